@@ -1,0 +1,45 @@
+# callshield: two commands on a fresh machine.
+#   make run   - set up .venv and run `callshield serve` on the embedded defaults
+#   make test  - set up .venv and the real-Asterisk sandbox, then run every test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CONFIG ?= callshield.yaml
+PYTEST_ARGS ?=
+
+.PHONY: install run test unit integration sandbox bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	mkdir -p var
+	$(BIN)/callshield serve --config $(CONFIG)
+
+# The Asterisk sandbox (Debian sid tree with Debian's asterisk package) is cached in
+# /var/cache/callshield/asterisk-sid; provisioning needs root (CI runs as root).
+sandbox:
+	@if [ "$$(id -u)" = 0 ]; then scripts/provision-asterisk.sh; \
+	else echo "make sandbox: not root; the real-Asterisk tests need: sudo scripts/provision-asterisk.sh"; fi
+
+test: install sandbox
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/python -m pytest -q -m "not asterisk" $(PYTEST_ARGS)
+
+integration: install sandbox
+	$(BIN)/python -m pytest -q -m asterisk $(PYTEST_ARGS)
+
+bench: install sandbox
+	$(BIN)/python bench/agi_screen.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from callshield.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""AGI script ``health``: a liveness probe for monitoring.
+
+``AGI(agi://127.0.0.1:4573/health)`` sets CALLSHIELD_HEALTH to ``OK``, or to
+``DEGRADED:<why>`` when the call-record writer has stopped.
+"""
+
+from __future__ import annotations
+
+from callshield.agi import dialplan_vars as dv
+from callshield.agi.protocol import AgiSession
+from callshield.services import Services
+
+NAME = "health"
+
+
+async def handle(session: AgiSession, services: Services) -> None:
+    await session.set_variable(dv.CALLSHIELD_HEALTH, services.health())

@@ -1,0 +1,139 @@
+"""The FastAGI wire protocol: the session environment, commands and their replies.
+
+Asterisk opens a TCP connection, sends ``agi_*: value`` lines and a blank line, then
+answers each command we send with one reply line (``200 result=1 (value)``), or a
+``520-`` block for bad syntax. When the channel hangs up it sends ``HANGUP`` at any
+moment, and later commands get ``511``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from callshield.errors import AgiHangup, AgiProtocolError, AgiTimeout
+
+MAX_ENV_LINES = 200
+MAX_LINE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AgiReply:
+    code: int
+    result: str
+    value: str | None
+    raw: str
+
+
+def parse_reply(line: str) -> AgiReply:
+    """Parse one reply line such as ``200 result=1 (some value) endpos=0``."""
+    head, _, rest = line.partition(" ")
+    if not head.isdigit():
+        raise AgiProtocolError(f"not an AGI reply: {line[:120]!r}")
+    code = int(head)
+    result, value = "", None
+    if rest.startswith("result="):
+        body = rest[len("result="):]
+        result, _, tail = body.partition(" ")
+        if tail.startswith("("):
+            end = tail.rfind(")")
+            value = tail[1:end] if end > 0 else tail[1:]
+    return AgiReply(code, result, value, line)
+
+
+def quote(value: str) -> str:
+    """Quote one command argument the way Asterisk's AGI argument parser reads it."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class AgiSession:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: dict[str, str], command_timeout: float):
+        self.reader = reader
+        self.writer = writer
+        self.env = env
+        self.command_timeout = command_timeout
+        self.hung_up = False
+        self.round_trips = 0
+
+    @property
+    def script(self) -> str:
+        return self.env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+
+    def arg(self, n: int) -> str:
+        return self.env.get(f"agi_arg_{n}", "")
+
+    @property
+    def context(self) -> str:
+        """Who this call is, for log lines: channel, uniqueid and dialled number."""
+        return f"channel={self.env.get('agi_channel', '?')} uniqueid={self.env.get('agi_uniqueid', '?')} ddi={self.arg(1) or self.env.get('agi_extension', '?')}"
+
+    @classmethod
+    async def open(cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, env_timeout: float, command_timeout: float) -> "AgiSession":
+        env: dict[str, str] = {}
+        async with asyncio.timeout(env_timeout):
+            for _ in range(MAX_ENV_LINES):
+                raw = await reader.readline()
+                if not raw:
+                    raise AgiProtocolError(f"the AGI environment ended early after {len(env)} lines (connection closed)")
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                if not line:
+                    break
+                name, sep, value = line.partition(":")
+                if not sep or not name.startswith("agi_"):
+                    raise AgiProtocolError(f"not an AGI environment line: {line[:120]!r}")
+                env[name.strip()] = value[1:] if value.startswith(" ") else value
+            else:
+                raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
+        return cls(reader, writer, env, command_timeout)
+
+    async def command(self, text: str) -> AgiReply:
+        if self.hung_up:
+            raise AgiHangup("the channel hung up; no further AGI commands are possible")
+        if "\n" in text or "\r" in text:
+            raise AgiProtocolError("an AGI command must be one line")
+        self.writer.write(text.encode("utf-8", errors="replace") + b"\n")
+        self.round_trips += 1
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                await self.writer.drain()
+                return await self._reply(text)
+        except TimeoutError:
+            raise AgiTimeout(f"Asterisk did not answer {text.split(' ', 2)[:2]} within {self.command_timeout}s") from None
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise AgiHangup(f"the AGI connection closed: {exc}") from None
+
+    async def _reply(self, text: str) -> AgiReply:
+        while True:
+            raw = await self.reader.readline()
+            if not raw:
+                raise AgiHangup("Asterisk closed the AGI connection")
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line == "HANGUP":
+                self.hung_up = True
+                continue
+            if line.startswith("520-"):
+                while raw and not raw.startswith(b"520 "):
+                    raw = await self.reader.readline()
+                raise AgiProtocolError(f"Asterisk refused the syntax of {text[:80]!r}")
+            reply = parse_reply(line)
+            if reply.code == 511:
+                self.hung_up = True
+                raise AgiHangup("the channel hung up (511: command not permitted on a dead channel)")
+            if reply.code != 200:
+                raise AgiProtocolError(f"Asterisk answered {line[:120]!r} to {text[:80]!r}")
+            return reply
+
+    async def get_full_variable(self, expression: str) -> str | None:
+        reply = await self.command(f"GET FULL VARIABLE {quote(expression)}")
+        return reply.value if reply.result == "1" else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command(f"SET VARIABLE {name} {quote(value)}")
+
+    async def close(self) -> None:
+        if not self.writer.is_closing():
+            self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass

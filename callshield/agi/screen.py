@@ -1,0 +1,49 @@
+"""AGI script ``screen``: score the call pre-answer and set the routing variables.
+
+Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Three
+round trips: read the signalling, set RISK_REASONS, set the rest with MSet (ROUTE_ACTION
+last). The call record is queued for the writer after the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from callshield.agi import dialplan_vars as dv
+from callshield.agi.protocol import AgiSession, quote
+from callshield.agi.signal_reader import read_signal
+from callshield.services import Services
+from callshield.store.calls import call_record
+
+NAME = "screen"
+log = logging.getLogger("callshield.agi.screen")
+
+
+async def handle(session: AgiSession, services: Services) -> None:
+    started = time.perf_counter()
+    signal, problems = await read_signal(session)
+    read_done = time.perf_counter()
+    screening = services.screener.screen(signal)
+    decision = screening.decision
+    ctx = f"call={decision.call_id} {session.context}"
+    for problem in (*problems, *screening.facts.problems):
+        log.warning("%s: signalling problem: %s", ctx, problem)
+
+    variables = decision.channel_variables()
+    await session.set_variable(dv.RISK_REASONS, variables.pop(dv.RISK_REASONS))
+    mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
+    await session.command(f"EXEC MSet {quote(mset)}")
+    replied = time.perf_counter()
+
+    log.info(
+        "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",
+        ctx, decision.score, decision.status, ",".join(r.code for r in decision.reasons) or "-",
+        decision.route_action, decision.route or "(dialplan)", decision.route_reason,
+    )
+    timings = {
+        "read_ms": round((read_done - started) * 1e3, 3),
+        "reply_ms": round((replied - started) * 1e3, 3),
+        "round_trips": session.round_trips,
+    }
+    services.record(call_record(screening, timings))

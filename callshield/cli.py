@@ -1,0 +1,221 @@
+"""The ``callshield`` command line: thin wrappers over the library, one per command."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import logging
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+import click
+import yaml
+
+from callshield import __version__
+from callshield.config import Config, load_config
+from callshield.errors import CallshieldError, SignalError
+from callshield.history import CallHistory
+from callshield.lists import LIST_NAMES
+from callshield.numbers import NumberIntel
+from callshield.screening import Screener
+from callshield.signal import CallSignal
+from callshield.store import calls as call_store
+from callshield.store import lists as list_store
+from callshield.store import open_store
+
+DEFAULT_CONFIG = "callshield.yaml"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config", "config_path", default=DEFAULT_CONFIG, show_default=True, envvar="CALLSHIELD_CONFIG",
+        help="YAML configuration file (missing: built-in defaults).",
+    )(fn)
+
+
+def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn callshield's own errors into a clean 'Error: ...' and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CallshieldError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _load(config_path: str, **overrides: Any) -> Config:
+    return load_config(config_path, overrides=overrides, must_exist=config_path != DEFAULT_CONFIG)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="callshield")
+def main() -> None:
+    """callshield: pre-answer call screening and call resilience for Asterisk."""
+
+
+@main.command()
+@config_option
+@click.option("--host", default=None, help="FastAGI listen address (overrides agi.host).")
+@click.option("--port", type=int, default=None, help="FastAGI listen port (overrides agi.port).")
+@click.option("--db", default=None, help="SQLite store path (overrides store.path).")
+@domain_errors
+def serve(config_path: str, host: str | None, port: int | None, db: str | None) -> None:
+    """Run the FastAGI server (and, as they arrive, the AMI monitor and portal).
+
+    Example: callshield serve --config /etc/callshield/callshield.yaml
+    """
+    from callshield.serve import run
+
+    config = _load(config_path, **{"agi.host": host, "agi.port": port, "store.path": db})
+    logging.basicConfig(level=config.logging.level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    try:
+        asyncio.run(run(config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {config.agi.host}:{config.agi.port}: {exc.strerror}") from None
+
+
+@main.group("config")
+def config_group() -> None:
+    """Check or show the configuration."""
+
+
+@config_group.command("check")
+@config_option
+@domain_errors
+def config_check(config_path: str) -> None:
+    """Validate the configuration; name the bad key and why.
+
+    Example: callshield config check --config callshield.yaml
+    """
+    load_config(config_path, must_exist=True)
+    click.echo(f"{config_path}: OK")
+
+
+@config_group.command("show")
+@config_option
+@domain_errors
+def config_show(config_path: str) -> None:
+    """Print the effective configuration (defaults, file and environment merged).
+
+    Example: callshield config show
+    """
+    click.echo(yaml.safe_dump(dataclasses.asdict(_load(config_path)), sort_keys=False), nl=False)
+
+
+@main.command()
+@config_option
+@click.option("--ephemeral", is_flag=True, help="Keep history in memory only: read nothing from and write nothing to the store's calls.")
+@domain_errors
+def score(config_path: str, ephemeral: bool) -> None:
+    """Score call signals from stdin: one JSON object, or JSON Lines in time order.
+
+    Writes one decision JSON per line to stdout. A bad line is reported on stderr with
+    its line number and skipped; the exit code is then 1.
+
+    Example: echo '{"dialled": "+442071234567", "caller_number": "+12025550143"}' | callshield score --ephemeral
+    """
+    config = _load(config_path)
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
+    db = open_store(config.store.path)
+    history = CallHistory(config.scoring.repeat_window)
+    writer = None
+    if not ephemeral:
+        history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
+    screener = Screener(config, history=history, lists=list_store.snapshot(db))
+    bad = _score_stream(sys.stdin, screener, lambda s: None if ephemeral else db["calls"].insert(call_store.call_record(s), pk="id", replace=True))
+    db.close()
+    del writer
+    if bad:
+        raise click.ClickException(f"{bad} input line(s) could not be scored (see above)")
+
+
+def _score_stream(stream: TextIO, screener: Screener, keep: Callable[[Any], None]) -> int:
+    text = stream.read()
+    stripped = text.strip()
+    items: list[tuple[int, str]]
+    try:
+        whole = json.loads(stripped) if stripped.startswith("{") else None
+    except json.JSONDecodeError:
+        whole = None
+    items = [(1, stripped)] if isinstance(whole, dict) else [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    bad = 0
+    last_ts = float("-inf")
+    for lineno, line in items:
+        try:
+            signal = CallSignal.from_dict(json.loads(line))
+        except json.JSONDecodeError as exc:
+            bad += 1
+            click.echo(f"line {lineno}: not JSON: {exc.msg} at column {exc.colno}", err=True)
+            continue
+        except SignalError as exc:
+            bad += 1
+            click.echo(f"line {lineno}: {exc}", err=True)
+            continue
+        if signal.timestamp < last_ts:
+            click.echo(f"line {lineno}: timestamp goes back in time; repeat-call counts assume time order", err=True)
+        last_ts = max(last_ts, signal.timestamp)
+        screening = screener.screen(signal)
+        keep(screening)
+        click.echo(json.dumps(screening.decision.to_json()))
+    return bad
+
+
+@main.group("lists")
+def lists_group() -> None:
+    """Manage the allow and deny lists."""
+
+
+def _list_args(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.argument("number")(fn)
+    fn = click.argument("name", metavar="allow|deny", type=click.Choice(LIST_NAMES))(fn)
+    return config_option(fn)
+
+
+@lists_group.command("add")
+@_list_args
+@click.option("--reason", default="", help="Why the number is listed (shown in reason details).")
+@domain_errors
+def lists_add(config_path: str, name: str, number: str, reason: str) -> None:
+    """Add NUMBER to a list (a running serve picks it up within store.reload_interval).
+
+    Example: callshield lists add deny +447700900123 --reason "confirmed fraud 2026-11-02"
+    """
+    config = _load(config_path)
+    db = open_store(config.store.path)
+    key = list_store.add(db, NumberIntel(config.scoring.home_country), name, number, reason)
+    click.echo(f"added {key} to the {name} list")
+
+
+@lists_group.command("remove")
+@_list_args
+@domain_errors
+def lists_remove(config_path: str, name: str, number: str) -> None:
+    """Remove NUMBER from a list.
+
+    Example: callshield lists remove deny +447700900123
+    """
+    config = _load(config_path)
+    db = open_store(config.store.path)
+    key = list_store.remove(db, NumberIntel(config.scoring.home_country), name, number)
+    click.echo(f"removed {key} from the {name} list")
+
+
+@lists_group.command("show")
+@config_option
+@click.argument("name", metavar="allow|deny", type=click.Choice(LIST_NAMES))
+@domain_errors
+def lists_show(config_path: str, name: str) -> None:
+    """Print a list, one number per line with its reason.
+
+    Example: callshield lists show deny
+    """
+    config = _load(config_path)
+    for row in list_store.show(open_store(config.store.path), name):
+        click.echo(f"{row['number']}\t{row['reason']}")

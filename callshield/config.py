@@ -1,0 +1,370 @@
+"""The one typed configuration object, loaded from YAML and validated once.
+
+Precedence: built-in defaults < YAML file < environment (``CALLSHIELD_<SECTION>__<KEY>``,
+e.g. ``CALLSHIELD_AGI__PORT=4600``) < command-line flags. Every key is documented in
+docs/configuration.md and commented in callshield.sample.yaml; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from callshield.errors import ConfigError
+
+ENV_PREFIX = "CALLSHIELD_"
+ROUTE_ACTIONS = ("deliver", "divert", "announce_hangup", "reject")
+# A Dial() device string: TECH/resource, several joined by '&'. No commas (they would
+# split Dial's arguments), quotes, spaces or backslashes.
+DIAL_STRING_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+(&[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+)*$")
+SOUND_NAME_RE = re.compile(r"^[A-Za-z0-9_/.-]*$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class AgiConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 4573
+    command_timeout: float = 2.0
+    session_timeout: float = 5.0
+
+    def validate(self, path: str) -> None:
+        _port(f"{path}.port", self.port)
+        _positive(f"{path}.command_timeout", self.command_timeout)
+        _positive(f"{path}.session_timeout", self.session_timeout)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "var/callshield.db"
+    batch_size: int = 200
+    flush_interval: float = 0.25
+    reload_interval: float = 1.0
+
+    def validate(self, path: str) -> None:
+        if not self.path:
+            raise ConfigError(f"{path}.path", "must name a SQLite file")
+        _positive(f"{path}.batch_size", self.batch_size)
+        _positive(f"{path}.flush_interval", self.flush_interval)
+        _positive(f"{path}.reload_interval", self.reload_interval)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+    def validate(self, path: str) -> None:
+        if self.level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"{path}.level", f"must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    suspicious: int = 75
+    high_risk: int = 85
+
+    def validate(self, path: str) -> None:
+        for name in ("suspicious", "high_risk"):
+            value = getattr(self, name)
+            if not 0 < value <= 100:
+                raise ConfigError(f"{path}.{name}", f"must be between 1 and 100, not {value}")
+        if self.suspicious > self.high_risk:
+            raise ConfigError(f"{path}.suspicious", f"({self.suspicious}) must not exceed high_risk ({self.high_risk})")
+
+
+@dataclass(frozen=True)
+class RuleWeights:
+    """Points each rule adds to the 0-100 score (allowlist and denylist set it outright)."""
+
+    allowlist: int = 0
+    denylist: int = 95
+    withheld: int = 40
+    no_caller_id: int = 30
+    invalid_number: int = 20
+    repeat_calls: int = 15
+    withheld_repeat: int = 40
+    attestation_b: int = 10
+    attestation_c: int = 35
+    verification_failed: int = 40
+    identity_invalid: int = 30
+    international: int = 20
+    cli_mismatch: int = 25
+
+    def validate(self, path: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not 0 <= value <= 100:
+                raise ConfigError(f"{path}.{f.name}", f"must be between 0 and 100, not {value}")
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    home_country: str = "GB"
+    repeat_window: int = 600
+    repeat_threshold: int = 3
+    withheld_repeat_threshold: int = 2
+    withheld_anonymous_threshold: int = 4
+    trust_verstat_from: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    weights: RuleWeights = field(default_factory=RuleWeights)
+
+    def validate(self, path: str) -> None:
+        import phonenumbers
+
+        if self.home_country.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"{path}.home_country", f"{self.home_country!r} is not an ISO 3166 region code phonenumbers knows (e.g. GB, US)")
+        _positive(f"{path}.repeat_window", self.repeat_window)
+        _positive(f"{path}.repeat_threshold", self.repeat_threshold)
+        _positive(f"{path}.withheld_repeat_threshold", self.withheld_repeat_threshold)
+        _positive(f"{path}.withheld_anonymous_threshold", self.withheld_anonymous_threshold)
+        for i, net in enumerate(self.trust_verstat_from):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"{path}.trust_verstat_from[{i}]", f"{net!r} is not an IP network (e.g. 203.0.113.0/24)") from None
+        self.weights.validate(f"{path}.weights")
+
+
+@dataclass(frozen=True)
+class StatusAction:
+    """What a risk status does to the call."""
+
+    action: str = "deliver"
+    destination: str = ""
+    announcement: str = ""
+
+    def validate(self, path: str) -> None:
+        if self.action not in ROUTE_ACTIONS:
+            raise ConfigError(f"{path}.action", f"must be one of {', '.join(ROUTE_ACTIONS)}, not {self.action!r}")
+        if self.action == "divert" and not self.destination:
+            raise ConfigError(f"{path}.destination", "a divert needs a destination dial string (e.g. PJSIP/fraudteam)")
+        if self.destination:
+            _dial_string(f"{path}.destination", self.destination)
+        _sound(f"{path}.announcement", self.announcement)
+        if self.action == "announce_hangup" and not self.announcement:
+            raise ConfigError(f"{path}.announcement", "announce_hangup needs an announcement sound name")
+
+
+@dataclass(frozen=True)
+class NumberPolicy:
+    """Routing and risk policy of one dialled number (DDI); unset keys inherit the default."""
+
+    route: str | None = None
+    fallback: str | None = None
+    announcement: str | None = None
+    thresholds: Thresholds | None = None
+    suspicious: StatusAction | None = None
+    high_risk: StatusAction | None = None
+
+    def validate(self, path: str) -> None:
+        for name in ("route", "fallback"):
+            value = getattr(self, name)
+            if value:
+                _dial_string(f"{path}.{name}", value)
+        if self.announcement:
+            _sound(f"{path}.announcement", self.announcement)
+        for name in ("thresholds", "suspicious", "high_risk"):
+            value = getattr(self, name)
+            if value is not None:
+                value.validate(f"{path}.{name}")
+
+
+def _default_policy() -> NumberPolicy:
+    return NumberPolicy(
+        route="",
+        fallback="",
+        announcement="",
+        thresholds=Thresholds(),
+        suspicious=StatusAction(),
+        high_risk=StatusAction(),
+    )
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    default: NumberPolicy = field(default_factory=_default_policy)
+    numbers: dict[str, NumberPolicy] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        self.default.validate(f"{path}.default")
+        for number, policy in self.numbers.items():
+            if not re.fullmatch(r"\+?[0-9]{2,20}", number):
+                raise ConfigError(f"{path}.numbers.{number}", "a dialled number must be digits with an optional leading + (e.g. '+442071234567')")
+            policy.validate(f"{path}.numbers.{number}")
+
+
+@dataclass(frozen=True)
+class Config:
+    agi: AgiConfig = field(default_factory=AgiConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+
+    def validate(self, path: str = "") -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate(f.name)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    must_exist: bool = False,
+) -> Config:
+    """Build the validated Config from defaults, an optional YAML file, env and overrides.
+
+    ``overrides`` maps dotted keys to values (``{"agi.port": 4600}``), as flags give them.
+    A missing file is allowed (the defaults run) unless ``must_exist``.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if p.exists():
+            data = _read_yaml(p)
+        elif must_exist:
+            raise ConfigError("<file>", f"{p} does not exist")
+    for key, value in _env_overrides(os.environ if env is None else env).items():
+        _set_dotted(data, key, yaml.safe_load(value) if value != "" else "")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, key, value)
+    config = build(Config, data, "")
+    config.validate()
+    return config
+
+
+def _read_yaml(p: Path) -> dict[str, Any]:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("<file>", f"{p} is not UTF-8 text ({exc})") from None
+    except OSError as exc:
+        raise ConfigError("<file>", f"cannot read {p}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("<file>", f"{p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("<file>", f"{p} must hold a mapping of sections (agi, store, ...), not {type(data).__name__}")
+    return data
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            out[name[len(ENV_PREFIX):].lower().replace("__", ".")] = value
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(key, f"'{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def build(cls: Any, data: Any, path: str) -> Any:
+    """Turn plain YAML data into the typed dataclass ``cls``, naming the key of any error."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path or "<file>", f"must be a mapping, not {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            raise ConfigError(_join(path, str(key)), f"unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {name: _convert(hints[name], value, _join(path, name)) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, path)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"must be a list, not {_kind(value)}")
+        (item,) = typing.get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"must be a mapping, not {_kind(value)}")
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(item, v, _join(path, str(k))) for k, v in value.items()}
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(path, f"must be one of {typing.get_args(tp)}, not {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"must be true or false, not {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"must be a whole number, not {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"must be a number, not {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise ConfigError(path, f"must be text, not {_kind(value)}")
+        return value
+    raise ConfigError(path, f"unsupported type {tp!r}")  # pragma: no cover - a programming error
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean"}.get(type(value), repr(value))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _port(path: str, value: int) -> None:
+    if not 0 < value < 65536:
+        raise ConfigError(path, f"must be a TCP port 1-65535, not {value}")
+
+
+def _positive(path: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(path, f"must be greater than 0, not {value}")
+
+
+def _dial_string(path: str, value: str) -> None:
+    if not DIAL_STRING_RE.fullmatch(value):
+        raise ConfigError(path, f"{value!r} is not a Dial() device string (TECH/resource, e.g. PJSIP/agents or PJSIP/0800123@trunk; no commas or spaces)")
+
+
+def _sound(path: str, value: str) -> None:
+    if not SOUND_NAME_RE.fullmatch(value):
+        raise ConfigError(path, f"{value!r} is not a sound name (letters, digits, _ - . /)")

@@ -1,0 +1,52 @@
+"""A screened call's decision: the channel-variable contract as one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from callshield.agi import dialplan_vars as dv
+from callshield.models.reasons import Reason
+
+
+@dataclass(frozen=True)
+class Decision:
+    call_id: str
+    score: int
+    status: str
+    reasons: tuple[Reason, ...]
+    attestation: str
+    spoof_status: str
+    spoof_verified: bool
+    route_action: str
+    route: str
+    route_fallback: str
+    route_reason: str
+    announcement: str
+    scorer: str
+
+    def channel_variables(self) -> dict[str, str]:
+        """Every contract variable, by name, as the strings Asterisk will hold."""
+        return {
+            dv.CALLSHIELD_CALL_ID: self.call_id,
+            dv.RISK_SCORE: str(self.score),
+            dv.RISK_STATUS: self.status,
+            dv.RISK_REASONS: ",".join(r.code for r in self.reasons),
+            dv.ATTESTATION: self.attestation,
+            dv.SPOOF_STATUS: self.spoof_status,
+            dv.SPOOF_VERIFIED: "true" if self.spoof_verified else "false",
+            dv.ROUTE: self.route,
+            dv.ROUTE_FALLBACK: self.route_fallback,
+            dv.ROUTE_REASON: self.route_reason,
+            dv.ANNOUNCEMENT: self.announcement,
+            dv.ROUTE_ACTION: self.route_action,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision line of ``callshield score``: the variables plus the reasons' details."""
+        out: dict[str, Any] = dict(self.channel_variables())
+        out[dv.RISK_SCORE] = self.score
+        out[dv.SPOOF_VERIFIED] = self.spoof_verified
+        out["reasons"] = [r.to_dict() for r in self.reasons]
+        out["scorer"] = self.scorer
+        return out

@@ -1,0 +1,1 @@
+"""Routing: where a screened call goes (normal routes, risk policies; DR plans later)."""

@@ -1,0 +1,50 @@
+"""The exception hierarchy: every error callshield raises on purpose is one of these.
+
+Messages are written for the PBX admin who reads the log: they say what was wrong
+and, where it helps, what to do about it.
+"""
+
+
+class CallshieldError(Exception):
+    """Base of every callshield error."""
+
+
+class ConfigError(CallshieldError):
+    """The configuration is invalid. ``key`` names the dotted path of the bad key."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"config key '{key}': {problem}")
+
+
+class SignalError(CallshieldError):
+    """A call signal (JSON or AGI environment) cannot be used."""
+
+
+class AgiError(CallshieldError):
+    """The AGI conversation with Asterisk failed."""
+
+
+class AgiHangup(AgiError):
+    """The channel hung up during the AGI session (HANGUP notice or 511)."""
+
+
+class AgiTimeout(AgiError):
+    """Asterisk did not answer an AGI command in time."""
+
+
+class AgiProtocolError(AgiError):
+    """Asterisk sent something that is not a valid AGI reply."""
+
+
+class UnknownScript(AgiError):
+    """The dialplan asked for an AGI script name that callshield does not serve."""
+
+
+class StoreError(CallshieldError):
+    """The SQLite store cannot be opened or migrated."""
+
+
+class ListError(CallshieldError):
+    """A deny/allow list operation is invalid (bad number, unknown list)."""

@@ -1,0 +1,104 @@
+"""Derived facts of one call: who it claims to be, how it is presented, its attestation.
+
+``derive_facts`` is pure: the signal and the number intelligence in, facts out. Every
+problem met while reading hostile signalling becomes an entry in ``problems`` (and a
+reason where scoring cares), never an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from callshield import sipheaders, stir
+from callshield.numbers import NumberInfo, NumberIntel
+from callshield.signal import CallSignal
+
+WITHHELD_PRIVACY = frozenset({"id", "user", "header"})
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    dialled: NumberInfo
+    caller: NumberInfo | None
+    caller_key: str
+    withheld: bool
+    no_caller_id: bool
+    from_number: str
+    pai_number: str
+    cli_mismatch: bool
+    numbers: tuple[str, ...]
+    international: bool
+    attestation: stir.Attestation
+    identity: stir.IdentityReading
+    problems: tuple[str, ...]
+
+
+def derive_facts(
+    signal: CallSignal,
+    intel: NumberIntel,
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+) -> CallFacts:
+    problems: list[str] = []
+    dialled = intel.info(sipheaders.number_of(signal.dialled))
+    region = dialled.region or None
+
+    from_addr = sipheaders.parse_address(signal.from_header)
+    pai_addr = sipheaders.parse_address(signal.pai)
+    if signal.from_header and from_addr is None:
+        problems.append("From header unparseable")
+    if signal.pai and pai_addr is None:
+        problems.append("P-Asserted-Identity header unparseable")
+
+    from_number = "" if from_addr is None or from_addr.is_anonymous else sipheaders.number_of(from_addr.user)
+    pai_number = "" if pai_addr is None or pai_addr.is_anonymous else sipheaders.number_of(pai_addr.user)
+    cid_number = "" if signal.caller_number.strip().lower() in sipheaders.ANONYMOUS_USERS else sipheaders.number_of(signal.caller_number)
+
+    privacy = sipheaders.privacy_tokens(signal.privacy)
+    presentation = signal.presentation.lower()
+    withheld = (
+        presentation.startswith("prohib")
+        or bool(privacy & WITHHELD_PRIVACY)
+        or (from_addr is not None and from_addr.is_anonymous)
+        or signal.caller_number.strip().lower() in sipheaders.ANONYMOUS_USERS - {"unknown", "unavailable"}
+    )
+    # The network-asserted identity is the truest number we have, even when withheld.
+    claimed = pai_number or cid_number or from_number
+    caller = intel.info(claimed, region) if claimed else None
+    no_caller_id = not claimed and not withheld
+    if caller is not None and not caller.valid:
+        problems.append(f"caller number {claimed!r} is not a valid number")
+
+    keys = [intel.info(n, region).key for n in (claimed, pai_number, from_number) if n]
+    numbers = tuple(dict.fromkeys(keys))
+    cli_mismatch = bool(from_number and pai_number) and intel.info(from_number, region).key != intel.info(pai_number, region).key
+
+    international = bool(caller and caller.valid and dialled.region and caller.region and caller.region != dialled.region)
+
+    identity = stir.read_identity(signal.identity)
+    if identity.problem:
+        problems.append(f"Identity header: {identity.problem}")
+    verstat = None
+    for addr in (pai_addr, from_addr):
+        if addr is not None and addr.param("verstat"):
+            verstat = addr.param("verstat")
+            break
+    trusted = verstat is not None and stir.source_trusted(signal.source_ip, trusted_networks)
+    att = stir.attestation(identity, verstat, trusted)
+
+    caller_key = caller.key if caller else ("withheld" if withheld else "unknown")
+    return CallFacts(
+        dialled=dialled,
+        caller=caller,
+        caller_key=caller_key,
+        withheld=withheld,
+        no_caller_id=no_caller_id,
+        from_number=from_number,
+        pai_number=pai_number,
+        cli_mismatch=cli_mismatch,
+        numbers=numbers,
+        international=international,
+        attestation=att,
+        identity=identity,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,1 @@
+"""Scoring: Call DNA features, scorers (rules now, the model next) and their reasons."""

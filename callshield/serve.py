@@ -1,0 +1,82 @@
+"""``callshield serve``: wire the services once and run every enabled edge in one
+asyncio process until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from callshield.agi.server import AgiServer
+from callshield.config import Config
+from callshield.history import CallHistory
+from callshield.screening import Screener
+from callshield.services import Services
+from callshield.store import calls as call_store
+from callshield.store import lists as list_store
+from callshield.store import open_store
+from callshield.store.writer import CallWriter
+
+log = logging.getLogger("callshield.serve")
+
+
+def build_services(config: Config) -> Services:
+    """Open the store, rebuild in-memory state from it, start the writer."""
+    db = open_store(config.store.path)
+    try:
+        history = CallHistory(config.scoring.repeat_window)
+        replayed = history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
+        screener = Screener(config, history=history, lists=list_store.snapshot(db))
+    finally:
+        db.close()
+    log.info("rebuilt repeat-call history from %d recent calls; lists version %d", replayed, screener.lists.version)
+    writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
+    return Services(config=config, screener=screener, writer=writer)
+
+
+async def reload_lists(services: Services) -> None:
+    """Swap in a new list snapshot whenever the store's lists_version moves."""
+    db = open_store(services.config.store.path, migrate=False)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            await asyncio.sleep(services.config.store.reload_interval)
+            try:
+                version = await loop.run_in_executor(None, list_store.version, db)
+                if version != services.screener.lists.version:
+                    services.screener.lists = await loop.run_in_executor(None, list_store.snapshot, db)
+                    log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
+            except Exception:
+                log.exception("reloading the deny/allow lists failed; keeping the previous lists")
+    finally:
+        db.close()
+
+
+async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    services = build_services(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    agi = AgiServer(services)
+    tasks = [asyncio.create_task(reload_lists(services), name="reload-lists")]
+    try:
+        if config.agi.enabled:
+            await agi.start()
+            log.info("callshield serving FastAGI on %s:%d (scripts: %s)", config.agi.host, agi.port, ", ".join(sorted(agi.table)))
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("callshield stopping")
+    finally:
+        await agi.close()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if services.writer is not None:
+            services.writer.close()

@@ -1,0 +1,28 @@
+"""The services object: built once by ``serve`` and handed to every edge (AGI now;
+the AMI monitor and the portal later). No module globals, nothing hidden in config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from callshield.config import Config
+from callshield.screening import Screener
+from callshield.store.writer import CallWriter
+
+
+@dataclass(frozen=True)
+class Services:
+    config: Config
+    screener: Screener
+    writer: CallWriter | None = None
+
+    def record(self, record: dict[str, Any]) -> None:
+        """Queue a call record for the store (dropped only when running without one)."""
+        if self.writer is not None:
+            self.writer.submit(record)
+
+    def health(self) -> str:
+        if self.writer is not None and not self.writer.alive:
+            return "DEGRADED:store-writer-stopped"
+        return "OK"

@@ -1,0 +1,101 @@
+"""Open the store, switch on WAL, and bring the schema up to date.
+
+Migrations are numbered functions applied in order inside one transaction each; the
+applied versions are recorded in ``schema_migrations``. Add one, never edit one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from callshield.errors import StoreError
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["calls"].create(
+        {
+            "id": str,
+            "ts": float,
+            "uniqueid": str,
+            "channel": str,
+            "dialled": str,
+            "caller_key": str,
+            "caller_number": str,
+            "withheld": int,
+            "score": int,
+            "status": str,
+            "reasons": str,
+            "attestation": str,
+            "spoof_status": str,
+            "spoof_verified": int,
+            "route_action": str,
+            "route": str,
+            "route_fallback": str,
+            "route_reason": str,
+            "announcement": str,
+            "scorer": str,
+            "signal": str,
+            "features": str,
+            "timings": str,
+        },
+        pk="id",
+    )
+    db["calls"].create_index(["ts"])
+    db["calls"].create_index(["caller_key", "ts"])
+    db["calls"].create_index(["dialled", "ts"])
+    db["lists"].create({"list": str, "number": str, "reason": str, "added_by": str, "added_at": float}, pk=("list", "number"))
+    db["audit"].create({"id": int, "ts": float, "actor": str, "action": str, "target": str, "detail": str}, pk="id")
+    db["audit"].create_index(["ts"])
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "lists_version", "value": "0"})
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the SQLite store at ``path``; ':memory:' for tests."""
+    try:
+        if str(path) == ":memory:":
+            db = sqlite_utils.Database(memory=True)
+        else:
+            p = Path(path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(p), timeout=5.0, check_same_thread=False)
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            apply_migrations(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc} (is it a callshield SQLite file?)") from None
+    except OSError as exc:
+        raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from None
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if not db["schema_migrations"].exists():
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return row[0] or 0
+
+
+def apply_migrations(db: sqlite_utils.Database) -> int:
+    if not db["schema_migrations"].exists():
+        db["schema_migrations"].create({"version": int, "applied_at": float}, pk="version", if_not_exists=True)
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"the store has schema version {current}, newer than this callshield ({SCHEMA_VERSION}); upgrade callshield")
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with db.conn:
+            MIGRATIONS[version - 1](db)
+            db["schema_migrations"].insert({"version": version, "applied_at": time.time()})
+    return SCHEMA_VERSION

@@ -1,0 +1,72 @@
+"""Deny/allow list persistence. Each change bumps ``lists_version`` so that a running
+``callshield serve`` reloads its in-memory snapshot within ``store.reload_interval``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlite_utils
+
+from callshield.errors import ListError
+from callshield.lists import LIST_NAMES, ListSnapshot
+from callshield.numbers import NumberIntel
+from callshield.sipheaders import number_of
+from callshield.store.audit import audit
+
+
+def normalise(intel: NumberIntel, number: str) -> str:
+    digits = number_of(number)
+    if not digits or len(digits.lstrip("+")) < 2 or digits != number.replace(" ", "").replace("-", ""):
+        raise ListError(f"{number!r} is not a phone number (digits with an optional leading +, e.g. +442071234567)")
+    return intel.info(digits).key
+
+
+def _check_list(name: str) -> None:
+    if name not in LIST_NAMES:
+        raise ListError(f"unknown list {name!r} (lists: {', '.join(LIST_NAMES)})")
+
+
+def add(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, reason: str = "", actor: str = "cli") -> str:
+    _check_list(name)
+    key = normalise(intel, number)
+    with db.conn:
+        db["lists"].upsert({"list": name, "number": key, "reason": reason, "added_by": actor, "added_at": time.time()}, pk=("list", "number"))
+        audit(db, actor, f"lists.{name}.add", key, {"reason": reason})
+        _bump(db)
+    return key
+
+
+def remove(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, actor: str = "cli") -> str:
+    _check_list(name)
+    key = normalise(intel, number)
+    with db.conn:
+        cur = db.execute("DELETE FROM lists WHERE list = ? AND number = ?", [name, key])
+        if cur.rowcount == 0:
+            raise ListError(f"{key} is not on the {name} list")
+        audit(db, actor, f"lists.{name}.remove", key)
+        _bump(db)
+    return key
+
+
+def show(db: sqlite_utils.Database, name: str) -> list[dict[str, Any]]:
+    _check_list(name)
+    return list(db.query("SELECT number, reason, added_by, added_at FROM lists WHERE list = ? ORDER BY number", [name]))
+
+
+def version(db: sqlite_utils.Database) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def snapshot(db: sqlite_utils.Database) -> ListSnapshot:
+    tables: dict[str, dict[str, str]] = {n: {} for n in LIST_NAMES}
+    with db.conn:  # one read transaction: version and rows agree
+        v = version(db)
+        for row in db.execute("SELECT list, number, reason FROM lists"):
+            tables.setdefault(row[0], {})[row[1]] = row[2] or ""
+    return ListSnapshot(allow=tables["allow"], deny=tables["deny"], version=v)
+
+
+def _bump(db: sqlite_utils.Database) -> None:
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'lists_version'")
