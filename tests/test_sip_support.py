@@ -186,6 +186,21 @@ async def test_wait_for_call_times_out_with_a_clear_message_and_mode_changes_app
 
 
 @pytest.mark.asyncio
+async def test_closed_uas_is_a_dead_destination_until_restarted_on_the_same_port() -> None:
+    async with SipUAS() as uas, SipUAC() as uac:
+        port = uas.port
+        uas.close()
+        dead = await uac.invite(uas.address, to_user="7100", answer_timeout=0.3)
+        await uas.start()
+        alive = await uac.invite(uas.address, to_user="7101", answer_timeout=5)
+        call = await uas.wait_for_call(timeout=1)
+
+    assert dead.final_status is None and dead.timed_out
+    assert uas.port == port and alive.final_status == 200 and call.to_user == "7101"
+    assert len(uas.calls) == 1
+
+
+@pytest.mark.asyncio
 async def test_malformed_datagrams_are_dropped_and_options_answered() -> None:
     garbage = [
         b"\x00\xff\xfe not sip",
@@ -198,18 +213,39 @@ async def test_malformed_datagrams_are_dropped_and_options_answered() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for datagram in garbage:
                 sock.sendto(datagram, uas.address)
-        options = SipMessage(f"OPTIONS sip:{uas.host}:{uas.port} SIP/2.0", [
-            ("v", f"SIP/2.0/UDP 127.0.0.1:{uac.port};branch=z9hG4bKopt1;rport"),
-            ("f", "<sip:probe@127.0.0.1>;tag=abc"), ("t", f"<sip:{uas.host}>"),
-            ("i", "options-1@127.0.0.1"), ("CSeq", "1 OPTIONS"), ("Max-Forwards", "70"),
-        ])
-        response = await uac._transact(options, uas.address, timeout=2)
+        response = await uac.options(uas.address)
         result = await uac.invite(uas.address, to_user="8000", answer_timeout=5)
+        uas.answer_options = False
+        assert await uac.options(uas.address, timeout=0.1) is None
 
     assert uas.parse_errors == 4 and uas.handler_errors == 0
     assert response is not None and response.status == 200 and "INVITE" in response.header("allow")
     assert header_params(response.top_via)["rport"] == str(uac.port)
     assert result.final_status == 200
+
+
+@pytest.mark.asyncio
+async def test_concurrent_calls_and_compact_form_invite() -> None:
+    async with SipUAS(mode="answer", answer_delay=0.05) as uas, SipUAC() as uac:
+        results = await asyncio.gather(*(uac.invite(uas.address, to_user=f"10{i}", answer_timeout=5)
+                                         for i in range(5)))
+        calls = [await uas.wait_for_call(timeout=1) for _ in range(5)]
+        await asyncio.gather(*(uas.wait_for_end(call, timeout=2) for call in calls))
+        # a hand-written INVITE using compact header names and LF line ends
+        uas.mode = "ring"
+        raw = (f"INVITE sip:compact@127.0.0.1:{uas.port} SIP/2.0\n"
+               f"v: SIP/2.0/UDP 127.0.0.1:{uac.port};branch=z9hG4bKcompact\n"
+               "f: <sip:c@127.0.0.1>;tag=t1\nt: <sip:compact@127.0.0.1>\ni: compact-1\n"
+               "CSeq: 1 INVITE\nm: <sip:c@127.0.0.1>\nl: 0\n\n").encode()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(raw, uas.address)
+        compact = await uas.wait_for_call(timeout=1)
+
+    assert [r.final_status for r in results] == [200] * 5
+    assert sorted(c.to_user for c in calls) == [f"10{i}" for i in range(5)]
+    assert len({r.call_id for r in results}) == 5 and all(c.ended_by == "remote" for c in calls)
+    assert compact.call_id == "compact-1" and compact.header("contact") == "<sip:c@127.0.0.1>"
+    assert compact.responses_sent == [100, 180]
 
 
 class RawPeer(asyncio.DatagramProtocol):

@@ -31,7 +31,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Self, TypeVar
 
@@ -194,7 +194,7 @@ class SipMessage:
         """Check what every transaction needs: Via branch, From, To, Call-ID,
         CSeq (matching the method for requests)."""
         _ = self.call_id, self.branch
-        number, method = self.cseq
+        _, method = self.cseq
         if self.header("from") is None or self.header("to") is None:
             raise SipParseError("missing From or To")
         if self.is_request and method != self.method:
@@ -562,7 +562,8 @@ class _Notifier:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    async def wait_for(self, predicate: Callable[[], _T], timeout: float, what: str | Callable[[], str]) -> _T:
+    async def wait_for(self, predicate: Callable[[], _T | None], timeout: float,
+                       what: str | Callable[[], str]) -> _T:
         """Return predicate()'s first truthy value, or raise TimeoutError."""
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
@@ -577,6 +578,11 @@ class _Notifier:
 class _DatagramProtocol(asyncio.DatagramProtocol):
     def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
         self._on_datagram = on_datagram
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self._on_datagram(data, addr)
@@ -600,6 +606,7 @@ class _SipEndpoint:
         self.parse_errors = 0  # malformed datagrams dropped
         self.handler_errors = 0  # well-formed messages whose handling raised (logged)
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _DatagramProtocol | None = None
         self._rtp_transport: asyncio.DatagramTransport | None = None
         self._changes = _Notifier()
         self._client_transactions: dict[tuple[str, str], asyncio.Future[SipMessage]] = {}
@@ -609,12 +616,15 @@ class _SipEndpoint:
 
     # -- lifecycle ---------------------------------------------------------
     async def start(self) -> Self:
-        if self._transport is not None:
+        """Bind (again after close(), on the same port)."""
+        if not self.closed:
             return self
+        if self._protocol is not None:  # restarting: let the old socket go first
+            await asyncio.wait_for(asyncio.shield(self._protocol.lost), 2)
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
+        self._transport, self._protocol = await loop.create_datagram_endpoint(
             lambda: _DatagramProtocol(self._datagram_received), local_addr=(self.host, self._requested_port))
-        self.port = self._transport.get_extra_info("sockname")[1]
+        self.port = self._requested_port = self._transport.get_extra_info("sockname")[1]
         # RTP sink: gives the SDP a real port so media sent to us is discarded quietly.
         self._rtp_transport, _ = await loop.create_datagram_endpoint(
             asyncio.DatagramProtocol, local_addr=(self.host, 0))
@@ -648,11 +658,11 @@ class _SipEndpoint:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _require_started(self) -> None:
-        if self._transport is None:
-            raise RuntimeError(f"{type(self).__name__} not started: use 'async with' or await start()")
+        if self.closed:
+            raise RuntimeError(f"{type(self).__name__} is not running: use 'async with' or await start()")
 
-    def _spawn(self, coro: object) -> asyncio.Task[object]:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -870,7 +880,22 @@ class _SipEndpoint:
                                                    extra_headers=extra_headers)
         return await self._transact(request, addr, timeout)
 
-    # -- public in-dialog helpers -------------------------------------------
+    # -- public requests ------------------------------------------------------
+    async def options(self, target: Address, *, user: str | None = None,
+                      timeout: float = 2.0) -> SipMessage | None:
+        """Out-of-dialog OPTIONS ping (e.g. to wait until Asterisk is up);
+        the final response or None."""
+        self._require_started()
+        uri = f"sip:{user + '@' if user else ''}{_hostport(*target)}"
+        request = SipMessage(f"OPTIONS {uri} SIP/2.0", [
+            ("Via", self._via(_new_branch())), ("Max-Forwards", "70"),
+            ("From", f"<sip:{self.contact_user}@{_hostport(self.host, self.port)}>;tag={_new_tag()}"),
+            ("To", f"<{uri}>"), ("Call-ID", f"{secrets.token_hex(12)}@{self.host}"),
+            ("CSeq", "1 OPTIONS"), ("Contact", self._contact()), ("User-Agent", self.user_agent),
+            ("Accept", "application/sdp"),
+        ])
+        return await self._transact(request, target, timeout)
+
     @staticmethod
     def _dialog_of(call: CallResult | InboundCall) -> Dialog:
         if call.dialog is None:

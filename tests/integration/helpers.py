@@ -1,0 +1,39 @@
+"""Builders for the signalling the integration tests send."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+
+def b64url(obj: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+def identity_header(attest: str, orig: str, dest: str, *, iat: int | None = None) -> str:
+    """A SHAKEN PASSporT in an Identity header (signature not valid: callshield decodes, the carrier verifies)."""
+    jose = {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "https://cert.example.net/sp.pem"}
+    claims = {
+        "attest": attest,
+        "dest": {"tn": [dest.lstrip("+")]},
+        "iat": iat if iat is not None else int(time.time()),
+        "orig": {"tn": orig.lstrip("+")},
+        "origid": "4437c7eb-8f7a-4f0e-a863-f53a0e60251a",
+    }
+    sig = base64.urlsafe_b64encode(b"\x01" * 64).rstrip(b"=").decode()
+    return f"{b64url(jose)}.{b64url(claims)}.{sig};info=<https://cert.example.net/sp.pem>;alg=ES256;ppt=shaken"
+
+
+def pai(number: str, verstat: str | None = None) -> str:
+    params = f";verstat={verstat}" if verstat else ""
+    return f"<sip:{number}@127.0.0.1;user=phone{params}>"
+
+
+def header_params(value: str | None) -> dict[str, str]:
+    """'score=92;status=HIGH_RISK;reasons=A,B' -> dict (the X-CallShield-* header shape)."""
+    out: dict[str, str] = {}
+    for i, part in enumerate((value or "").split(";")):
+        key, sep, val = part.partition("=")
+        out[key if sep else f"_{i}"] = val if sep else key
+    return out
