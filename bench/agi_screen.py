@@ -68,7 +68,7 @@ SOURCE = "203.0.113.7:5060"
 CERT_URL = "https://cert.example.net/c.pem"
 USER_AGENTS = ("Carrier SBC 4.2.1", "Ribbon SBC SWe 11.1", "Oracle ESBC 9.2", "FPBX-16.0.40(18.9.0)", "Sonus SBC 8.0")
 # A robocaller campaign and a few regulars: the numbers that repeat.
-HOT_NUMBERS = ("+447700900321", "+12025550187", "+442079460999", "+447700900555", "+2348031234567")
+HOT_NUMBERS = ("+447911900321", "+12025550187", "+442079460999", "+447400900555", "+2348031234567")
 
 
 @dataclass
@@ -143,7 +143,7 @@ def _caller(rng: random.Random) -> tuple[str, str]:
     if r < 0.34:
         return "uk", rng.choice(("+44207946", "+44161496", "+44113496", "+44117496")) + f"{rng.randrange(10000):04d}"
     if r < 0.58:
-        return "uk", f"+447700900{rng.randrange(1000):03d}"
+        return "uk", f"+447{rng.choice(('911', '400', '583', '723'))}{rng.randrange(10**6):06d}"
     if r < 0.80:
         return "us", f"+1{rng.choice(('202', '312', '415', '646'))}55501{rng.randrange(100):02d}"
     return "intl", rng.choice((
@@ -523,6 +523,13 @@ async def open_loop(session: Callable[[Call], Awaitable[float]], calls: list[Cal
     return RunResult(latencies, m.wall, errors, m.client_cpu, m.server_cpu, m.children_cpu, m.core_busy)
 
 
+def interference(summary: dict[str, Any], server_key: str) -> dict[str, float]:
+    """CPU share of each pinned core used by processes outside this benchmark (other jobs)."""
+    busy = summary.get("core_busy", {})
+    ours = {f"cpu{SERVER_CPU}": summary.get(server_key, 0.0), f"cpu{CLIENT_CPU}": summary.get("client_cpu_util", 0.0)}
+    return {cpu: round(max(0.0, busy[cpu] - mine), 3) for cpu, mine in ours.items() if cpu in busy}
+
+
 def bottleneck(summary: dict[str, Any], server_key: str) -> str:
     server = summary.get(server_key, 0.0)
     client = summary.get("client_cpu_util", 0.0)
@@ -657,6 +664,8 @@ def _progress(args: argparse.Namespace, text: str) -> None:
 async def bench_callshield(args: argparse.Namespace, workdir: Path, pin: bool) -> dict[str, Any]:
     server = CallshieldServer(workdir, pin=pin, log_level=args.log_level)
     out: dict[str, Any] = {"approach": "callshield FastAGI", "command": f"{Path(PYTHON).name} -m callshield serve (log level {args.log_level})"}
+    calls: list[Call] = []
+    paced_ids: set[str] = set()
     try:
         server.start()
         out["startup_s"] = round(await server.wait_ready(), 3)
@@ -674,7 +683,6 @@ async def bench_callshield(args: argparse.Namespace, workdir: Path, pin: bool) -
         out["closed"] = run.summary(args.concurrency)
         out["closed"]["bottleneck"] = bottleneck(out["closed"], "server_cpu_util")
 
-        paced_ids: set[str] = set()
         if args.paced_rate > 0 and args.paced_calls > 0:
             paced = make_calls(args.paced_calls, seed=args.seed + 2, first_index=args.warmup + args.calls)
             paced_ids = {c.uniqueid for c in paced}
@@ -684,8 +692,6 @@ async def bench_callshield(args: argparse.Namespace, workdir: Path, pin: bool) -
             out["paced"] = prun.summary(None)
             out["paced"]["offered_rate"] = args.paced_rate
             out["paced"]["bottleneck"] = bottleneck(out["paced"], "server_cpu_util")
-
-        uniq1 = make_calls(1, seed=0, first_index=1)  # noqa: F841 (keeps make_calls import-time cost out of stop)
     finally:
         server.stop()
     out["server_log"] = server.log_counts()

@@ -38,8 +38,8 @@ class AgiProtocolError(AgiError):
     """Asterisk sent something that is not a valid AGI reply."""
 
 
-class UnknownScript(AgiError):
-    """The dialplan asked for an AGI script name that callshield does not serve."""
+class AgiProbe(AgiProtocolError):
+    """A connection closed before sending any AGI environment: a TCP health probe."""
 
 
 class StoreError(CallshieldError):

@@ -229,6 +229,10 @@ exten => _+X.,1,Gosub(callshield-screen,s,1(${{EXTEN}}))
  same => n,Dial(PJSIP/agents,5,b(callshield-screen^headers^1(${{CHANNEL}})))
  same => n,Hangup()
 
+; Numbers under +44999 bypass callshield: the baseline of bench/post_dial_delay.py.
+exten => _+44999X.,1,Dial(PJSIP/agents,5)
+ same => n,Hangup()
+
 [internal]
 exten => _X.,1,Hangup()
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from callshield.errors import AgiHangup, AgiProtocolError, AgiTimeout
+from callshield.errors import AgiHangup, AgiProbe, AgiProtocolError, AgiTimeout
 
 MAX_ENV_LINES = 200
 MAX_LINE = 64 * 1024
@@ -73,6 +73,8 @@ class AgiSession:
         async with asyncio.timeout(env_timeout):
             for _ in range(MAX_ENV_LINES):
                 raw = await reader.readline()
+                if not raw and not env:
+                    raise AgiProbe("connection closed before any AGI environment (a TCP probe?)")
                 if not raw:
                     raise AgiProtocolError(f"the AGI environment ended early after {len(env)} lines (connection closed)")
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")

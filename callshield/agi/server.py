@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 
 from callshield.agi import health, screen
 from callshield.agi.protocol import AgiSession
-from callshield.errors import AgiError, AgiHangup, AgiProtocolError
+from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
 from callshield.services import Services
 
 log = logging.getLogger("callshield.agi")
@@ -73,6 +73,8 @@ class AgiServer:
                 await handler(session, self.services)
         except AgiHangup as exc:
             log.info("%s: caller hung up during AGI %r: %s", session.context if session else peer, session.script if session else "?", exc)
+        except AgiProbe as exc:
+            log.debug("peer=%s: %s", peer, exc)
         except AgiProtocolError as exc:
             self.failures += 1
             log.error("%s: AGI protocol error, failing open: %s", session.context if session else f"peer={peer}", exc)

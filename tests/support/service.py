@@ -63,7 +63,7 @@ class CallshieldProcess:
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        wait_until(lambda: self.proc.poll() is not None or "serving FastAGI" in self.log_text(), timeout, "callshield serve to listen")
+        wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen")
         if self.proc.poll() is not None:
             raise RuntimeError(f"callshield serve exited with {self.proc.returncode}:\n{self.log_text()}")
         return self
