@@ -125,13 +125,15 @@ def score(config_path: str, ephemeral: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
     db = open_store(config.store.path)
     history = CallHistory(config.scoring.repeat_window)
-    writer = None
     if not ephemeral:
         history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
     screener = Screener(config, history=history, lists=list_store.snapshot(db))
-    bad = _score_stream(sys.stdin, screener, lambda s: None if ephemeral else db["calls"].insert(call_store.call_record(s), pk="id", replace=True))
+    records: list[dict[str, Any]] = []
+    bad = _score_stream(sys.stdin, screener, lambda s: None if ephemeral else records.append(call_store.call_record(s)))
+    if records:
+        with db.conn:
+            db["calls"].insert_all(records, pk="id", replace=True, batch_size=500)
     db.close()
-    del writer
     if bad:
         raise click.ClickException(f"{bad} input line(s) could not be scored (see above)")
 
