@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import random
@@ -53,6 +54,8 @@ SERVER_CPU = 0  # callshield serve and the per-call scripts
 CLIENT_CPU = 1  # this process: the Asterisk side and the load generator
 ASTERISK_VERSION = "22.10.1"
 
+SESSION_TIMEOUT = 30.0  # a session still open after this counts as failed
+
 TARGET_CALLS_PER_S = 1000.0
 TARGET_P99_MS = 5.0
 TARGET_RATIO = 20.0
@@ -69,6 +72,11 @@ CERT_URL = "https://cert.example.net/c.pem"
 USER_AGENTS = ("Carrier SBC 4.2.1", "Ribbon SBC SWe 11.1", "Oracle ESBC 9.2", "FPBX-16.0.40(18.9.0)", "Sonus SBC 8.0")
 # A robocaller campaign and a few regulars: the numbers that repeat.
 HOT_NUMBERS = ("+447911900321", "+12025550187", "+442079460999", "+447400900555", "+2348031234567")
+# Fields of callshield's signalling read that make_calls fills; any other field is answered empty
+# (as Asterisk does for a missing header) and reported, so a new field does not go unnoticed.
+KNOWN_FIELDS = {"from_header", "pai", "privacy", "identity", "user_agent", "diversion", "sip_call_id",
+                "via1", "via2", "via3", "via4", "presentation", "source", "channel_state"}
+UNKNOWN_FIELDS = sorted({name for name, _ in FIELDS} - KNOWN_FIELDS)
 
 
 @dataclass
@@ -91,7 +99,7 @@ class Call:
         lines += [
             ("agi_request", request),
             ("agi_channel", self.channel),
-            ("agi_language", "en_GB" if self.ddi.startswith("+44") else "en"),
+            ("agi_language", "en"),
             ("agi_type", "PJSIP"),
             ("agi_uniqueid", self.uniqueid),
             ("agi_version", ASTERISK_VERSION),
@@ -196,7 +204,7 @@ def make_calls(count: int, seed: int, first_index: int = 0) -> list[Call]:
             from_header = f'"Anonymous" <sip:anonymous@anonymous.invalid>;tag={tag}'
             privacy = "id"
             pres = "prohib_not_screened"
-            callingpres = 33  # AST_PRES_PROHIB_USER_NUMBER_PASSED_SCREEN
+            callingpres = 32  # AST_PRES_PROHIB_USER_NUMBER_NOT_SCREENED
         elif no_cli:
             from_header = f"<sip:{SBC}>;tag={tag}"
             privacy = ""
@@ -215,27 +223,31 @@ def make_calls(count: int, seed: int, first_index: int = 0) -> list[Call]:
         branch = f"z9hG4bK{rng.getrandbits(64):016x}"
         via1 = f"SIP/2.0/UDP {SOURCE};rport=5060;received=203.0.113.7;branch={branch}"
         via2 = f"SIP/2.0/UDP 198.51.100.20:5060;branch=z9hG4bK{rng.getrandbits(48):012x}" if rng.random() < 0.4 else ""
-        diversion = f"<sip:+442071234000@pbx.example.com>;reason=unconditional;counter=1" if rng.random() < 0.05 else ""
+        diversion = "<sip:+442071234000@pbx.example.com>;reason=unconditional;counter=1" if rng.random() < 0.05 else ""
         ua = "friendly-scanner" if rng.random() < 0.01 else rng.choice(USER_AGENTS)
-        headers = {
-            "From": from_header,
-            "P-Asserted-Identity": pai,
-            "Privacy": privacy,
-            "Identity": identity,
-            "User-Agent": ua,
-            "Diversion": diversion,
-            "Call-ID": f"{rng.getrandbits(96):024x}@203.0.113.7",
+        by_field = {
+            "from_header": from_header,
+            "pai": pai,
+            "privacy": privacy,
+            "identity": identity,
+            "user_agent": ua,
+            "diversion": diversion,
+            "sip_call_id": f"{rng.getrandbits(96):024x}@203.0.113.7",
+            "via1": via1,
+            "via2": via2,
+            "presentation": pres,
+            "source": SOURCE,
+            "channel_state": "Ring",
         }
-        variables = {f"PJSIP_HEADER(read,{h})": v for h, v in headers.items()}
+        # The channel's values keyed by the dialplan expression callshield reads for each field
+        # (callshield.agi.signal_reader.FIELDS), so the reply follows its wire order exactly.
+        variables = {expr[2:-1]: by_field.get(name, "") for name, expr in FIELDS}
+        # What other readers (the per-call script) ask for.
         variables["PJSIP_HEADER(read,Via)"] = via1
-        variables["PJSIP_HEADER(read,Via,1)"] = via1
-        variables["PJSIP_HEADER(read,Via,2)"] = via2
-        variables["CALLERID(pres)"] = pres
-        variables["CHANNEL(pjsip,remote_addr)"] = SOURCE
-        variables["CHANNEL(state)"] = "Ring"
         variables["CALLERID(num)"] = sent or ("anonymous" if withheld else "")
-        # With Privacy: id Asterisk still fills agi_callerid from the PAI (seen on a real 22.10.1).
-        callerid = sent or ("anonymous" if withheld else "unknown")
+        # A trunk with trust_id_inbound takes caller ID from the PAI, even with Privacy: id (seen
+        # on a real 22.10.1); res_agi prints "unknown" for an empty one.
+        callerid = number or sent or ("anonymous" if withheld else "unknown")
         calls.append(Call(
             index=i, ddi=ddi, uniqueid=f"{now}.{i}", channel=f"PJSIP/carrier-{i:08x}",
             callerid=callerid, calleridname="Anonymous" if withheld else (name or "unknown"),
@@ -281,8 +293,14 @@ def substitute(expression: str, variables: dict[str, str]) -> str:
     return "".join(out)
 
 
-def agi_args(line: str) -> list[str]:
+_WORD_RE = re.compile(r'(?:"[^"]*"|[^\s"])+')
+
+
+@functools.lru_cache(maxsize=4096)
+def agi_args(line: str) -> tuple[str, ...]:
     """Split a command line as res_agi's parse_args does: quotes group, backslash escapes."""
+    if "\\" not in line and line.count('"') % 2 == 0:  # the common case, done by a regex
+        return tuple(w.replace('"', "") for w in _WORD_RE.findall(line))
     args: list[str] = []
     cur: list[str] = []
     quoted = escaped = started = False
@@ -304,7 +322,7 @@ def agi_args(line: str) -> list[str]:
             started = True
     if started:
         args.append("".join(cur))
-    return args
+    return tuple(args)
 
 
 def asterisk_reply(raw: bytes, call: Call) -> bytes:
@@ -329,21 +347,52 @@ def asterisk_reply(raw: bytes, call: Call) -> bytes:
 # Sessions: FastAGI over TCP, and a process per call over pipes
 # ---------------------------------------------------------------------------
 
+class _FastAgiAsterisk(asyncio.Protocol):
+    """The Asterisk end of one FastAGI connection: send the environment, answer each line."""
+
+    def __init__(self, call: Call, env: bytes, done: asyncio.Future[float]):
+        self.call, self.env, self.done = call, env, done
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.env)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if b"\n" not in self.buffer:
+            return
+        *lines, self.buffer = self.buffer.split(b"\n")
+        assert self.transport is not None
+        self.transport.write(b"".join(asterisk_reply(line, self.call) for line in lines))
+
+    def eof_received(self) -> bool:
+        # The server closed the session: this is where res_agi's AGI() returns.
+        if not self.done.done():
+            self.done.set_result(time.perf_counter())
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(time.perf_counter())
+            else:
+                self.done.set_exception(exc)
+
+
 async def fastagi_session(port: int, call: Call, script: str = "screen") -> float:
-    """One call through the FastAGI server; returns seconds from connect to server close."""
+    """One call through the FastAGI server; returns seconds from connect to the server's close."""
     env = call.env_lines(f"agi://{HOST}:{port}/{script}", script)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[float] = loop.create_future()
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection(HOST, port)
+    transport, _ = await loop.create_connection(lambda: _FastAgiAsterisk(call, env, done), HOST, port)
     try:
-        writer.write(env)
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
-            writer.write(asterisk_reply(line, call))
-        return time.perf_counter() - started
+        return await done - started
     finally:
-        writer.close()
+        transport.close()
 
 
 def _pin_to_server_cpu() -> None:
@@ -351,12 +400,12 @@ def _pin_to_server_cpu() -> None:
         os.sched_setaffinity(0, {SERVER_CPU})
 
 
-async def percall_session(call: Call, env: dict[str, str], stderr: int, pin: bool) -> float:
+async def percall_session(call: Call, env: dict[str, str], stderr: int, pin: bool, python: str = PYTHON) -> float:
     """One call through a fresh `AGI(percall_agi.py,DDI)` process; seconds from fork to exit."""
     lines = call.env_lines(str(PERCALL_SCRIPT), None)
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        PYTHON, str(PERCALL_SCRIPT), call.ddi,
+        python, str(PERCALL_SCRIPT), call.ddi,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
         preexec_fn=_pin_to_server_cpu if pin else None,
     )
@@ -387,8 +436,10 @@ class RunResult:
     errors: list[str]
     client_cpu: float
     server_cpu: float | None
+    server_main_cpu: float | None
     children_cpu: float
     core_busy: dict[int, float]
+    core_steal: dict[int, float]
 
     def summary(self, concurrency: int | None) -> dict[str, Any]:
         n = len(self.latencies)
@@ -405,9 +456,17 @@ class RunResult:
             "errors": len(self.errors),
             "client_cpu_util": round(self.client_cpu / self.wall, 3) if self.wall > 0 else 0.0,
             "core_busy": {f"cpu{k}": round(v, 3) for k, v in sorted(self.core_busy.items())},
+            "core_steal": {f"cpu{k}": round(v, 3) for k, v in sorted(self.core_steal.items())},
         }
         if self.server_cpu is not None:
             out["server_cpu_util"] = round(self.server_cpu / self.wall, 3)
+            if self.server_main_cpu is not None:
+                # The event loop thread vs the rest (the call-record writer, list reloads).
+                out["server_cpu_per_call_us"] = {
+                    "total": round(self.server_cpu / n * 1e6, 1) if n else 0.0,
+                    "event_loop_thread": round(self.server_main_cpu / n * 1e6, 1) if n else 0.0,
+                    "other_threads": round((self.server_cpu - self.server_main_cpu) / n * 1e6, 1) if n else 0.0,
+                }
         if self.children_cpu:
             out["children_cpu_util"] = round(self.children_cpu / self.wall, 3)
         if self.errors:
@@ -425,24 +484,39 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 def _proc_cpu(pid: int | None) -> float | None:
     """User+system CPU seconds of a process (all threads) from /proc."""
+    return None if pid is None else _proc_cpu_path(f"/proc/{pid}/stat")
+
+
+def _thread_cpu(pid: int | None) -> dict[int, float]:
+    """CPU seconds per thread of a process (tid -> seconds)."""
+    out: dict[int, float] = {}
     if pid is None:
-        return None
+        return out
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            cpu = _proc_cpu_path(f"/proc/{pid}/task/{tid}/stat")
+            if cpu is not None:
+                out[int(tid)] = cpu
+    return out
+
+
+def _proc_cpu_path(path: str) -> float | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _core_ticks() -> dict[int, tuple[int, int]]:
-    """(busy, total) jiffies per CPU from /proc/stat."""
+def _core_ticks() -> dict[int, tuple[int, int, int]]:
+    """(busy, steal, total) jiffies per CPU from /proc/stat (steal: taken by the hypervisor)."""
     out = {}
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith("cpu") and line[3:4].isdigit():
             name, *vals = line.split()
-            nums = [int(v) for v in vals]
-            idle = nums[3] + (nums[4] if len(nums) > 4 else 0)
-            out[int(name[3:])] = (sum(nums[:8]) - idle, sum(nums[:8]))
+            nums = [int(v) for v in vals[:8]] + [0] * (8 - len(vals[:8]))
+            idle, steal = nums[3] + nums[4], nums[7]
+            out[int(name[3:])] = (sum(nums) - idle - steal, steal, sum(nums))
     return out
 
 
@@ -456,6 +530,7 @@ class Meter:
         t = os.times()
         self._self0, self._kids0 = t.user + t.system, t.children_user + t.children_system
         self._server0 = _proc_cpu(self.server_pid)
+        self._threads0 = _thread_cpu(self.server_pid)
         self._cores0 = _core_ticks()
         self._wall0 = time.perf_counter()
         return self
@@ -467,10 +542,16 @@ class Meter:
         self.children_cpu = t.children_user + t.children_system - self._kids0
         s1 = _proc_cpu(self.server_pid)
         self.server_cpu = None if s1 is None or self._server0 is None else s1 - self._server0
+        threads1 = _thread_cpu(self.server_pid)
+        self.server_main_cpu = threads1.get(self.server_pid, 0.0) - self._threads0.get(self.server_pid, 0.0) if threads1 else None
         cores1 = _core_ticks()
         self.core_busy = {
-            c: (b1 - self._cores0[c][0]) / max(1, t1 - self._cores0[c][1])
-            for c, (b1, t1) in cores1.items() if c in self._cores0
+            c: (b1 - self._cores0[c][0]) / max(1, t1 - self._cores0[c][2])
+            for c, (b1, _, t1) in cores1.items() if c in self._cores0
+        }
+        self.core_steal = {
+            c: (s1 - self._cores0[c][1]) / max(1, t1 - self._cores0[c][2])
+            for c, (_, s1, t1) in cores1.items() if c in self._cores0
         }
 
 
@@ -484,13 +565,13 @@ async def closed_loop(session: Callable[[Call], Awaitable[float]], calls: list[C
     async def worker() -> None:
         for call in queue:
             try:
-                latencies.append(await session(call))
+                latencies.append(await asyncio.wait_for(session(call), SESSION_TIMEOUT))
             except Exception as exc:  # a failed session is counted, not fatal
                 errors.append(f"call {call.index}: {type(exc).__name__}: {exc}")
 
     with Meter(server_pid) as m:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return RunResult(latencies, m.wall, errors, m.client_cpu, m.server_cpu, m.children_cpu, m.core_busy)
+    return RunResult(latencies, m.wall, errors, m.client_cpu, m.server_cpu, m.server_main_cpu, m.children_cpu, m.core_busy, m.core_steal)
 
 
 async def open_loop(session: Callable[[Call], Awaitable[float]], calls: list[Call], rate: float,
@@ -503,7 +584,7 @@ async def open_loop(session: Callable[[Call], Awaitable[float]], calls: list[Cal
 
     async def one(call: Call, due: float) -> None:
         try:
-            await session(call)
+            await asyncio.wait_for(session(call), SESSION_TIMEOUT)
             latencies.append(time.perf_counter() - due)
         except Exception as exc:
             errors.append(f"call {call.index}: {type(exc).__name__}: {exc}")
@@ -520,7 +601,7 @@ async def open_loop(session: Callable[[Call], Awaitable[float]], calls: list[Cal
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
-    return RunResult(latencies, m.wall, errors, m.client_cpu, m.server_cpu, m.children_cpu, m.core_busy)
+    return RunResult(latencies, m.wall, errors, m.client_cpu, m.server_cpu, m.server_main_cpu, m.children_cpu, m.core_busy, m.core_steal)
 
 
 def interference(summary: dict[str, Any], server_key: str) -> dict[str, float]:
@@ -539,6 +620,21 @@ def bottleneck(summary: dict[str, Any], server_key: str) -> str:
         return (f"CLIENT-BOUND (load generator {client:.0%} of CPU {CLIENT_CPU}, server side {server:.0%}): "
                 "the figure is a lower bound of the server's capacity")
     return f"neither side saturated (server side {server:.0%}, load generator {client:.0%}): latency-bound"
+
+
+NOISE_LIMIT = 0.10
+
+
+def annotate(summary: dict[str, Any], server_key: str) -> dict[str, Any]:
+    summary["bottleneck"] = bottleneck(summary, server_key)
+    summary["other_load"] = interference(summary, server_key)
+    noisy = {cpu: share for cpu, share in summary["other_load"].items() if share > NOISE_LIMIT}
+    stolen = {cpu: share for cpu, share in summary.get("core_steal", {}).items() if share > NOISE_LIMIT / 2}
+    why = [f"other processes used {share:.0%} of {cpu}" for cpu, share in noisy.items()]
+    why += [f"the hypervisor stole {share:.0%} of {cpu}" for cpu, share in stolen.items()]
+    if why:
+        summary["warning"] = "; ".join(why) + " during this run: the figures are pessimistic; rerun on a quiet machine"
+    return summary
 
 
 def validate_decisions(calls: list[Call], required: str) -> list[str]:
@@ -662,64 +758,85 @@ def _progress(args: argparse.Namespace, text: str) -> None:
 
 
 async def bench_callshield(args: argparse.Namespace, workdir: Path, pin: bool) -> dict[str, Any]:
+    """Runs: `closed` (C sessions in flight), `unloaded` (one at a time), `paced` (open loop)."""
     server = CallshieldServer(workdir, pin=pin, log_level=args.log_level)
-    out: dict[str, Any] = {"approach": "callshield FastAGI", "command": f"{Path(PYTHON).name} -m callshield serve (log level {args.log_level})"}
-    calls: list[Call] = []
-    paced_ids: set[str] = set()
+    out: dict[str, Any] = {"approach": "callshield FastAGI",
+                           "command": f"python -m callshield serve (logging.level {args.log_level})", "runs": {}}
+    ids: dict[str, set[str]] = {}
+    next_index = 0
+
+    def calls_for(name: str, count: int, seed: int) -> list[Call]:
+        nonlocal next_index
+        calls = make_calls(count, seed=seed, first_index=next_index)
+        next_index += count
+        ids[name] = {c.uniqueid for c in calls}
+        return calls
+
     try:
         server.start()
         out["startup_s"] = round(await server.wait_ready(), 3)
         assert server.proc is not None
         pid = server.proc.pid
-        _progress(args, f"callshield serve pid {pid} on {HOST}:{server.port}, ready in {out['startup_s']:.2f}s; warm-up {args.warmup} calls")
+        session = lambda c: fastagi_session(server.port, c)  # noqa: E731
+        _progress(args, f"callshield serve (pid {pid}) on {HOST}:{server.port} ready in {out['startup_s']:.2f}s; warm-up {args.warmup} calls")
+        await closed_loop(session, calls_for("warmup", args.warmup, args.seed + 1), args.concurrency, pid)
 
-        warm = make_calls(args.warmup, seed=args.seed + 1, first_index=0)
-        await closed_loop(lambda c: fastagi_session(server.port, c), warm, args.concurrency, pid)
-
-        calls = make_calls(args.calls, seed=args.seed, first_index=args.warmup)
         _progress(args, f"callshield: {args.calls} calls at concurrency {args.concurrency}")
-        run = await closed_loop(lambda c: fastagi_session(server.port, c), calls, args.concurrency, pid)
+        calls = calls_for("closed", args.calls, args.seed)
+        run = await closed_loop(session, calls, args.concurrency, pid)
         run.errors += validate_decisions(calls, "ROUTE_ACTION")
-        out["closed"] = run.summary(args.concurrency)
-        out["closed"]["bottleneck"] = bottleneck(out["closed"], "server_cpu_util")
+        out["runs"]["closed"] = annotate(run.summary(args.concurrency), "server_cpu_util")
+
+        if args.unloaded_calls > 0:
+            _progress(args, f"callshield: {args.unloaded_calls} calls one at a time")
+            calls = calls_for("unloaded", args.unloaded_calls, args.seed + 2)
+            run = await closed_loop(session, calls, 1, pid)
+            run.errors += validate_decisions(calls, "ROUTE_ACTION")
+            out["runs"]["unloaded"] = annotate(run.summary(1), "server_cpu_util")
 
         if args.paced_rate > 0 and args.paced_calls > 0:
-            paced = make_calls(args.paced_calls, seed=args.seed + 2, first_index=args.warmup + args.calls)
-            paced_ids = {c.uniqueid for c in paced}
             _progress(args, f"callshield: {args.paced_calls} calls arriving at {args.paced_rate:g}/s (open loop)")
-            prun = await open_loop(lambda c: fastagi_session(server.port, c), paced, args.paced_rate, pid)
-            prun.errors += validate_decisions(paced, "ROUTE_ACTION")
-            out["paced"] = prun.summary(None)
-            out["paced"]["offered_rate"] = args.paced_rate
-            out["paced"]["bottleneck"] = bottleneck(out["paced"], "server_cpu_util")
+            calls = calls_for("paced", args.paced_calls, args.seed + 3)
+            run = await open_loop(session, calls, args.paced_rate, pid)
+            run.errors += validate_decisions(calls, "ROUTE_ACTION")
+            out["runs"]["paced"] = annotate({**run.summary(None), "offered_rate": args.paced_rate}, "server_cpu_util")
     finally:
         server.stop()
     out["server_log"] = server.log_counts()
     if out["server_log"]["ERROR"]:
         out["server_log_tail"] = server.log_tail(5)
-    out["server_timings"] = server.server_timings({c.uniqueid for c in calls})
-    if paced_ids:
-        out["paced"]["server_timings"] = server.server_timings(paced_ids)
+    for name, summary in out["runs"].items():
+        summary["server_timings"] = server.server_timings(ids[name])
     return out
 
 
 async def bench_percall(args: argparse.Namespace, workdir: Path, pin: bool) -> dict[str, Any]:
+    """Runs: `closed` (C scripts running at once) and `unloaded` (one at a time)."""
     db = workdir / "percall.db"
     env = {**os.environ, "PERCALL_AGI_DB": str(db)}
     errlog = workdir / "percall.stderr"
-    out: dict[str, Any] = {"approach": "per-call AGI process", "command": f"{Path(PYTHON).name} bench/percall_agi.py DDI (fork/exec per call)"}
+    out: dict[str, Any] = {"approach": "per-call AGI process", "python": args.baseline_python,
+                           "command": f"{args.baseline_python} bench/percall_agi.py DDI (fork/exec per call)", "runs": {}}
     with errlog.open("ab") as err:
-        fd = err.fileno()
-        warm = make_calls(args.baseline_warmup, seed=args.seed + 3, first_index=0)
-        _progress(args, f"baseline: warm-up {len(warm)} calls, then {args.baseline_calls} calls at concurrency {args.concurrency}")
-        await closed_loop(lambda c: percall_session(c, env, fd, pin), warm, args.concurrency)
-        calls = make_calls(args.baseline_calls, seed=args.seed, first_index=args.warmup)
-        run = await closed_loop(lambda c: percall_session(c, env, fd, pin), calls, args.concurrency)
-    run.errors += validate_decisions(calls, "ROUTE_ACTION")
-    stderr_lines = [l for l in errlog.read_text(errors="replace").splitlines() if l.strip()]
-    run.errors += [f"script stderr: {l}" for l in stderr_lines[:5]]
-    out["closed"] = run.summary(args.concurrency)
-    out["closed"]["bottleneck"] = bottleneck(out["closed"], "children_cpu_util")
+        session = lambda c: percall_session(c, env, err.fileno(), pin, args.baseline_python)  # noqa: E731
+        _progress(args, f"baseline: warm-up {args.baseline_warmup} calls, then {args.baseline_calls} calls at concurrency {args.concurrency}")
+        await closed_loop(session, make_calls(args.baseline_warmup, seed=args.seed + 4, first_index=0), args.concurrency)
+        plan = [("closed", args.baseline_calls, args.concurrency)]
+        if args.baseline_unloaded_calls > 0:
+            plan.append(("unloaded", args.baseline_unloaded_calls, 1))
+        for name, count, conc in plan:
+            if name == "unloaded":
+                _progress(args, f"baseline: {count} calls one at a time")
+            calls = make_calls(count, seed=args.seed + (0 if name == "closed" else 2), first_index=10**6 * len(out["runs"]))
+            run = await closed_loop(session, calls, conc)
+            run.errors += validate_decisions(calls, "ROUTE_ACTION")
+            summary = annotate(run.summary(conc), "children_cpu_util")
+            summary["cpu_per_call_ms"] = round(run.children_cpu / max(1, len(run.latencies)) * 1e3, 2)
+            out["runs"][name] = summary
+    stderr_lines = [line for line in errlog.read_text(errors="replace").splitlines() if line.strip()]
+    if stderr_lines:
+        out["runs"]["closed"]["errors"] += len(stderr_lines)
+        out["runs"]["closed"].setdefault("first_errors", []).extend(f"script stderr: {line}" for line in stderr_lines[:5])
     with contextlib.closing(sqlite3.connect(db)) as con:
         out["rows_written"] = con.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
     return out
@@ -740,22 +857,31 @@ def section_agi_screen(args: argparse.Namespace) -> dict[str, Any]:
         if args.baseline_calls > 0:
             result["baseline"] = asyncio.run(bench_percall(args, workdir, pin))
 
-    cs = result["callshield"]["closed"]
+    if UNKNOWN_FIELDS:
+        result["unknown_fields"] = UNKNOWN_FIELDS
+    runs = result["callshield"]["runs"]
+    cs = runs["closed"]
     targets = [
-        {"name": "screened calls/s", "target": f">= {TARGET_CALLS_PER_S:,.0f}", "measured": cs["calls_per_s"], "pass": cs["calls_per_s"] >= TARGET_CALLS_PER_S},
-        {"name": f"p99 latency at concurrency {args.concurrency} (ms)", "target": f"<= {TARGET_P99_MS:g}", "measured": cs["p99_ms"], "pass": cs["p99_ms"] <= TARGET_P99_MS},
+        {"name": "screened calls/s", "target": f">= {TARGET_CALLS_PER_S:,.0f}", "measured": cs["calls_per_s"],
+         "pass": cs["calls_per_s"] >= TARGET_CALLS_PER_S},
+        {"name": f"p99 latency at concurrency {args.concurrency}, ms", "target": f"<= {TARGET_P99_MS:g}", "measured": cs["p99_ms"],
+         "pass": cs["p99_ms"] <= TARGET_P99_MS},
     ]
-    if "paced" in result["callshield"]:
-        pc = result["callshield"]["paced"]
-        targets.append({"name": f"p99 latency at {pc['offered_rate']:g} calls/s offered (ms)", "target": f"<= {TARGET_P99_MS:g}",
+    if "paced" in runs:
+        pc = runs["paced"]
+        targets.append({"name": f"p99 latency at {pc['offered_rate']:g} calls/s offered, ms", "target": f"<= {TARGET_P99_MS:g}",
                         "measured": pc["p99_ms"], "pass": pc["p99_ms"] <= TARGET_P99_MS, "informative": True})
+    errors = sum(s["errors"] for s in runs.values())
     if "baseline" in result:
-        base = result["baseline"]["closed"]
+        bruns = result["baseline"]["runs"]
+        base = bruns["closed"]
         ratio = cs["calls_per_s"] / base["calls_per_s"] if base["calls_per_s"] else float("inf")
         result["ratio_calls_per_s"] = round(ratio, 1)
-        result["ratio_p50"] = round(base["p50_ms"] / cs["p50_ms"], 1) if cs["p50_ms"] else None
-        targets.append({"name": "calls/s vs per-call process", "target": f">= {TARGET_RATIO:g}x", "measured": round(ratio, 1), "pass": ratio >= TARGET_RATIO})
-    errors = cs["errors"] + result.get("baseline", {}).get("closed", {}).get("errors", 0)
+        if "unloaded" in runs and "unloaded" in bruns and runs["unloaded"]["p50_ms"]:
+            result["ratio_unloaded_p50"] = round(bruns["unloaded"]["p50_ms"] / runs["unloaded"]["p50_ms"], 1)
+        targets.append({"name": "calls/s vs the per-call process", "target": f">= {TARGET_RATIO:g}x", "measured": round(ratio, 1),
+                        "pass": ratio >= TARGET_RATIO})
+        errors += sum(s["errors"] for s in bruns.values())
     targets.append({"name": "failed sessions", "target": "0", "measured": errors, "pass": errors == 0})
     result["targets"] = targets
     result["pass"] = all(t["pass"] for t in targets if not t.get("informative"))
@@ -764,44 +890,55 @@ def section_agi_screen(args: argparse.Namespace) -> dict[str, Any]:
 
 def render_agi_screen(r: dict[str, Any]) -> str:
     m = r["machine"]
+    cs = r["callshield"]
+    base = r.get("baseline")
     lines = [
         "== agi_screen: pre-answer screening, callshield FastAGI vs a per-call AGI process ==",
         f"machine: {m['cpus']} CPUs, Python {m['python']}; " + (
-            f"server side pinned to CPU {m['server_cpu']}, load generator (the Asterisk side) on CPU {m['client_cpu']}"
-            if m["pinned"] else "NOT pinned (fewer than 2 usable CPUs or --no-pin)"),
+            f"server side pinned to CPU {m['server_cpu']}, load generator (the Asterisk side) to CPU {m['client_cpu']}"
+            if m["pinned"] else "NOT pinned (fewer than 2 usable CPUs, or --no-pin)"),
         "",
-        f"{'approach':<34} {'calls':>6} {'conc':>5} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}",
+        f"{'approach':<30} {'run':<16} {'calls':>6} {'conc':>5} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}",
     ]
-
-    def row(name: str, s: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for label, approach in (("callshield FastAGI", cs), ("per-call AGI (baseline)", base)):
+        if approach:
+            for name, s in approach["runs"].items():
+                run = f"{s['offered_rate']:g}/s offered" if name == "paced" else name
+                rows.append((label, run, s))
+    for label, run, s in rows:
         conc = s["concurrency"] if s["concurrency"] is not None else "open"
-        return f"{name:<34} {s['calls']:>6} {conc!s:>5} {s['calls_per_s']:>9.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['max_ms']:>8.2f} {s['errors']:>6}"
-
-    cs = r["callshield"]
-    lines.append(row("callshield FastAGI", cs["closed"]))
-    if "baseline" in r:
-        lines.append(row("per-call AGI process (baseline)", r["baseline"]["closed"]))
-    if "paced" in cs:
-        lines.append(row(f"callshield @ {cs['paced']['offered_rate']:g}/s offered", cs["paced"]))
+        lines.append(f"{label:<30} {run:<16} {s['calls']:>6} {conc!s:>5} {s['calls_per_s']:>9.1f} {s['p50_ms']:>8.2f} "
+                     f"{s['p99_ms']:>8.2f} {s['max_ms']:>8.2f} {s['errors']:>6}")
     lines.append("")
     if "ratio_calls_per_s" in r:
-        lines.append(f"ratio callshield/baseline: {r['ratio_calls_per_s']:.1f}x calls/s, {r['ratio_p50']}x lower p50 latency")
-    lines.append(f"callshield: {cs['closed']['bottleneck']}")
-    if "baseline" in r:
-        lines.append(f"baseline:   {r['baseline']['closed']['bottleneck']}")
-    st = cs.get("server_timings", {})
-    if "reply_ms" in st:
-        lines.append(
-            f"server-side (call records, {st['records']} calls): read p50 {st['read_ms']['p50']:.3f} / p99 {st['read_ms']['p99']:.3f} ms, "
-            f"reply p50 {st['reply_ms']['p50']:.3f} / p99 {st['reply_ms']['p99']:.3f} ms, score p50 {st['score_us']['p50']:.0f} / p99 {st['score_us']['p99']:.0f} us")
-    pst = cs.get("paced", {}).get("server_timings", {})
-    if "reply_ms" in pst:
-        lines.append(f"server-side at {cs['paced']['offered_rate']:g}/s offered: reply p50 {pst['reply_ms']['p50']:.3f} / p99 {pst['reply_ms']['p99']:.3f} ms")
+        extra = f"; {r['ratio_unloaded_p50']}x lower p50 latency one call at a time" if "ratio_unloaded_p50" in r else ""
+        lines.append(f"ratio callshield/baseline: {r['ratio_calls_per_s']:.1f}x the calls/s at concurrency {cs['runs']['closed']['concurrency']}{extra}")
+    for label, run, s in rows:
+        if run != "unloaded":
+            lines.append(f"bottleneck, {label} {run}: {s['bottleneck']}")
+    per = cs["runs"]["closed"].get("server_cpu_per_call_us")
+    if per:
+        lines.append(f"callshield CPU per call: {per['total']:.0f} us ({per['event_loop_thread']:.0f} us event-loop thread, "
+                     f"{per['other_threads']:.0f} us other threads: the call-record writer, list reloads)")
+    if base and "cpu_per_call_ms" in base["runs"]["closed"]:
+        lines.append(f"baseline CPU per call: {base['runs']['closed']['cpu_per_call_ms']:.1f} ms (interpreter start-up, 8 reads, 4 writes, SQLite); "
+                     f"interpreter {base['python']}")
+    for label, run, s in rows:
+        st = s.get("server_timings", {})
+        if "reply_ms" in st:
+            lines.append(f"server-side timings, {run} ({st['records']} records): read p50/p99 {st['read_ms']['p50']:.2f}/{st['read_ms']['p99']:.2f} ms, "
+                         f"reply {st['reply_ms']['p50']:.2f}/{st['reply_ms']['p99']:.2f} ms, score {st['score_us']['p50']:.0f}/{st['score_us']['p99']:.0f} us")
     log = cs.get("server_log", {})
-    lines.append(f"callshield serve: started in {cs.get('startup_s', 0):.2f}s; log lines ERROR {log.get('ERROR', 0)}, WARNING {log.get('WARNING', 0)}, INFO {log.get('INFO', 0)}")
-    for name, s in (("callshield", cs["closed"]), ("baseline", r.get("baseline", {}).get("closed", {}))):
+    lines.append(f"callshield serve: ready in {cs.get('startup_s', 0):.2f}s; its log has ERROR {log.get('ERROR', 0)}, "
+                 f"WARNING {log.get('WARNING', 0)}, INFO {log.get('INFO', 0)} lines")
+    for label, run, s in rows:
         for e in s.get("first_errors", []):
-            lines.append(f"  {name} error: {e}")
+            lines.append(f"  error, {label} {run}: {e}")
+        if s.get("warning"):
+            lines.append(f"WARNING, {label} {run}: {s['warning']}")
+    if r.get("unknown_fields"):
+        lines.append(f"WARNING: callshield reads fields this benchmark answers empty: {', '.join(r['unknown_fields'])} (update make_calls)")
     if cs.get("server_log_tail"):
         lines.append("  serve log tail:\n    " + cs["server_log_tail"].replace("\n", "\n    "))
     lines.append("")
@@ -831,6 +968,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--paced-calls", type=int, default=2000, help="calls in the open-loop run")
     p.add_argument("--baseline-calls", type=int, default=300, help="measured per-call-process calls (0: skip the baseline)")
     p.add_argument("--baseline-warmup", type=int, default=16, help="per-call-process warm-up calls")
+    p.add_argument("--baseline-python", default=PYTHON, help="interpreter the per-call script runs under (e.g. /usr/bin/python3)")
+    p.add_argument("--unloaded-calls", type=int, default=500, help="callshield calls run one at a time (0: skip)")
+    p.add_argument("--baseline-unloaded-calls", type=int, default=40, help="per-call-process calls run one at a time (0: skip)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="callshield serve's logging.level (INFO is the shipped default)")
     p.add_argument("--seed", type=int, default=20261122, help="seed of the call mix")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and load generator to separate CPUs")

@@ -13,6 +13,7 @@ third-party imports to pay for at start-up). It is NOT part of callshield.
 Environment: PERCALL_AGI_DB names the SQLite file (default /var/lib/asterisk/screen.db).
 """
 
+import base64
 import json
 import os
 import re
@@ -100,8 +101,6 @@ def attestation(headers):
 
 
 def _payload(identity):
-    import base64
-
     parts = identity.split(";", 1)[0].split(".")
     if len(parts) != 3:
         return ""

@@ -32,8 +32,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--config", "config_path", default=DEFAULT_CONFIG, show_default=True, envvar="CALLSHIELD_CONFIG",
-        help="YAML configuration file (missing: built-in defaults).",
+        "--config", "config_path", default=None, envvar="CALLSHIELD_CONFIG",
+        help=f"YAML configuration file [default: ./{DEFAULT_CONFIG} if present, else the built-in defaults].",
     )(fn)
 
 
@@ -50,8 +50,11 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _load(config_path: str, **overrides: Any) -> Config:
-    return load_config(config_path, overrides=overrides, must_exist=config_path != DEFAULT_CONFIG)
+def _load(config_path: str | None, **overrides: Any) -> Config:
+    """A --config the user named must exist; the default ./callshield.yaml may be absent."""
+    if config_path is None:
+        return load_config(DEFAULT_CONFIG, overrides=overrides)
+    return load_config(config_path, overrides=overrides, must_exist=True)
 
 
 @click.group()
@@ -66,7 +69,7 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="FastAGI listen port (overrides agi.port).")
 @click.option("--db", default=None, help="SQLite store path (overrides store.path).")
 @domain_errors
-def serve(config_path: str, host: str | None, port: int | None, db: str | None) -> None:
+def serve(config_path: str | None, host: str | None, port: int | None, db: str | None) -> None:
     """Run the FastAGI server (and, as they arrive, the AMI monitor and portal).
 
     Example: callshield serve --config /etc/callshield/callshield.yaml
@@ -89,19 +92,20 @@ def config_group() -> None:
 @config_group.command("check")
 @config_option
 @domain_errors
-def config_check(config_path: str) -> None:
+def config_check(config_path: str | None) -> None:
     """Validate the configuration; name the bad key and why.
 
     Example: callshield config check --config callshield.yaml
     """
-    load_config(config_path, must_exist=True)
-    click.echo(f"{config_path}: OK")
+    path = config_path or DEFAULT_CONFIG
+    load_config(path, must_exist=True)
+    click.echo(f"{path}: OK")
 
 
 @config_group.command("show")
 @config_option
 @domain_errors
-def config_show(config_path: str) -> None:
+def config_show(config_path: str | None) -> None:
     """Print the effective configuration (defaults, file and environment merged).
 
     Example: callshield config show
@@ -113,7 +117,7 @@ def config_show(config_path: str) -> None:
 @config_option
 @click.option("--ephemeral", is_flag=True, help="Keep history in memory only: read nothing from and write nothing to the store's calls.")
 @domain_errors
-def score(config_path: str, ephemeral: bool) -> None:
+def score(config_path: str | None, ephemeral: bool) -> None:
     """Score call signals from stdin: one JSON object, or JSON Lines in time order.
 
     Writes one decision JSON per line to stdout. A bad line is reported on stderr with
@@ -184,7 +188,7 @@ def _list_args(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_list_args
 @click.option("--reason", default="", help="Why the number is listed (shown in reason details).")
 @domain_errors
-def lists_add(config_path: str, name: str, number: str, reason: str) -> None:
+def lists_add(config_path: str | None, name: str, number: str, reason: str) -> None:
     """Add NUMBER to a list (a running serve picks it up within store.reload_interval).
 
     Example: callshield lists add deny +447700900123 --reason "confirmed fraud 2026-11-02"
@@ -198,7 +202,7 @@ def lists_add(config_path: str, name: str, number: str, reason: str) -> None:
 @lists_group.command("remove")
 @_list_args
 @domain_errors
-def lists_remove(config_path: str, name: str, number: str) -> None:
+def lists_remove(config_path: str | None, name: str, number: str) -> None:
     """Remove NUMBER from a list.
 
     Example: callshield lists remove deny +447700900123
@@ -213,7 +217,7 @@ def lists_remove(config_path: str, name: str, number: str) -> None:
 @config_option
 @click.argument("name", metavar="allow|deny", type=click.Choice(LIST_NAMES))
 @domain_errors
-def lists_show(config_path: str, name: str) -> None:
+def lists_show(config_path: str | None, name: str) -> None:
     """Print a list, one number per line with its reason.
 
     Example: callshield lists show deny

@@ -37,9 +37,12 @@ class AgiConfig:
     port: int = 4573
     command_timeout: float = 2.0
     session_timeout: float = 5.0
+    watchdog_timeout: float = 1.0
 
     def validate(self, path: str) -> None:
         _port(f"{path}.port", self.port)
+        if self.watchdog_timeout < 0:
+            raise ConfigError(f"{path}.watchdog_timeout", f"must be 0 (off) or more seconds, not {self.watchdog_timeout}")
         _positive(f"{path}.command_timeout", self.command_timeout)
         _positive(f"{path}.session_timeout", self.session_timeout)
 
@@ -114,7 +117,7 @@ class ScoringConfig:
     repeat_threshold: int = 3
     withheld_repeat_threshold: int = 2
     withheld_anonymous_threshold: int = 4
-    trust_verstat_from: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    trust_verstat_from: list[str] = field(default_factory=list)
     weights: RuleWeights = field(default_factory=RuleWeights)
 
     def validate(self, path: str) -> None:
@@ -213,6 +216,15 @@ class Config:
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
+        from callshield.numbers import NumberIntel
+
+        intel = NumberIntel(self.scoring.home_country)
+        seen: dict[str, str] = {}
+        for number in self.routing.numbers:
+            key = intel.info(number).key
+            if key in seen:
+                raise ConfigError(f"routing.numbers.{number}", f"is the same number as '{seen[key]}' ({key}); keep one entry")
+            seen[key] = number
 
 
 def load_config(
@@ -239,9 +251,28 @@ def load_config(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, key, value)
-    config = build(Config, data, "")
+    config = build(Config, _inherit_number_blocks(data), "")
     config.validate()
     return config
+
+
+def _inherit_number_blocks(data: dict[str, Any]) -> dict[str, Any]:
+    """Let a number's thresholds/suspicious/high_risk block override only the keys it
+    names: merge it over routing.default's block (raw YAML), before typing."""
+    routing = data.get("routing")
+    if not isinstance(routing, dict) or not isinstance(routing.get("numbers"), dict):
+        return data
+    default = routing.get("default") if isinstance(routing.get("default"), dict) else {}
+    numbers = {}
+    for number, policy in routing["numbers"].items():
+        if isinstance(policy, dict):
+            policy = dict(policy)
+            for block in ("thresholds", "suspicious", "high_risk"):
+                base, own = default.get(block), policy.get(block)
+                if isinstance(base, dict) and isinstance(own, dict):
+                    policy[block] = {**base, **own}
+        numbers[number] = policy
+    return {**data, "routing": {**routing, "numbers": numbers}}
 
 
 def _read_yaml(p: Path) -> dict[str, Any]:
@@ -316,7 +347,10 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(path, f"must be a mapping, not {_kind(value)}")
         _, item = typing.get_args(tp)
-        return {str(k): _convert(item, v, _join(path, str(k))) for k, v in value.items()}
+        for k in value:
+            if not isinstance(k, str):
+                raise ConfigError(_join(path, str(k)), f"keys here must be quoted text: YAML read {k!r} as a {type(k).__name__} (write '\"+442071234567\":', quotes included)")
+        return {k: _convert(item, v, _join(path, k)) for k, v in value.items()}
     if origin is Literal:
         if value not in typing.get_args(tp):
             raise ConfigError(path, f"must be one of {typing.get_args(tp)}, not {value!r}")

@@ -15,6 +15,9 @@ from callshield.numbers import NumberInfo, NumberIntel
 from callshield.signal import CallSignal
 
 WITHHELD_PRIVACY = frozenset({"id", "user", "header"})
+# Regions that share a numbering plan and count as domestic to one another: the UK's
+# Crown Dependencies use +44 ranges that phonenumbers files under their own codes.
+DOMESTIC_WITH = {"GG": "GB", "JE": "GB", "IM": "GB"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ def derive_facts(
     numbers = tuple(dict.fromkeys(keys))
     cli_mismatch = bool(from_number and pai_number) and intel.info(from_number, region).key != intel.info(pai_number, region).key
 
-    international = bool(caller and caller.valid and dialled.region and caller.region and caller.region != dialled.region)
+    international = bool(
+        caller and caller.valid and dialled.region and caller.region
+        and DOMESTIC_WITH.get(caller.region, caller.region) != DOMESTIC_WITH.get(dialled.region, dialled.region)
+    )
 
     identity = stir.read_identity(signal.identity)
     if identity.problem:

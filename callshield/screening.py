@@ -51,10 +51,10 @@ class Screener:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ):
         self.config = config
-        self.intel = intel or NumberIntel(config.scoring.home_country)
-        self.history = history or CallHistory(config.scoring.repeat_window)
-        self.scorer: Scorer = scorer or RuleScorer(config.scoring)
-        self.lists = lists or ListSnapshot()
+        self.intel = NumberIntel(config.scoring.home_country) if intel is None else intel
+        self.history = CallHistory(config.scoring.repeat_window) if history is None else history
+        self.scorer: Scorer = RuleScorer(config.scoring) if scorer is None else scorer
+        self.lists = ListSnapshot() if lists is None else lists
         self.routes = RoutingTable(config.routing, self.intel)
         self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.scoring.trust_verstat_from)
         self.new_id = new_id

@@ -10,6 +10,7 @@ import signal
 import time
 
 from callshield.agi.server import AgiServer
+from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
 from callshield.history import CallHistory
 from callshield.screening import Screener
@@ -63,6 +64,9 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     agi = AgiServer(services)
     tasks = [asyncio.create_task(reload_lists(services), name="reload-lists")]
+    if config.agi.watchdog_timeout > 0:
+        watchdog = LoopWatchdog(agi.sockets, config.agi.watchdog_timeout)
+        tasks.append(asyncio.create_task(watchdog.heartbeat(), name="watchdog"))
     try:
         if config.agi.enabled:
             await agi.start()

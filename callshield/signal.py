@@ -10,13 +10,14 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from callshield.errors import SignalError
 
 MAX_FIELD_CHARS = 8192
 MAX_VIA = 8
+MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class CallSignal:
             raise SignalError("field 'dialled' is required: the dialled number (DDI) the call arrived on")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            if name in _IGNORED:
+            if name in _IGNORED or (name == "timestamp" and value is None):
                 continue
             kwargs[name] = _coerce(name, value)
         if "timestamp" not in kwargs or kwargs["timestamp"] is None:
@@ -105,8 +106,12 @@ def parse_timestamp(value: Any) -> float:
     if isinstance(value, bool):
         raise SignalError(f"field 'timestamp' must be epoch seconds or ISO 8601, not {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise SignalError(f"field 'timestamp' must be a finite, non-negative number, not {value!r}")
+        try:
+            ok = math.isfinite(value) and value >= 0
+        except OverflowError:
+            ok = False
+        if not ok or value > MAX_TIMESTAMP:
+            raise SignalError(f"field 'timestamp' must be epoch seconds between 0 and {MAX_TIMESTAMP}, not {str(value)[:40]}")
         return float(value)
     if isinstance(value, str):
         try:
@@ -114,8 +119,8 @@ def parse_timestamp(value: Any) -> float:
         except ValueError:
             raise SignalError(f"field 'timestamp' {value!r} is not ISO 8601 (e.g. 2026-11-22T09:30:00Z)") from None
         if dt.tzinfo is None:
-            from datetime import timezone
-
             dt = dt.replace(tzinfo=timezone.utc)
+        if dt.year < 1970:
+            raise SignalError(f"field 'timestamp' {value!r} is before 1970")
         return dt.timestamp()
     raise SignalError(f"field 'timestamp' must be epoch seconds or ISO 8601, not {type(value).__name__}")

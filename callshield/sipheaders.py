@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_NAME_ADDR_RE = re.compile(r'^\s*(?:"(?P<qname>(?:[^"\\]|\\.)*)"|(?P<name>[^<"]*?))?\s*<(?P<uri>[^>]*)>(?P<params>.*)$', re.S)
 _URI_RE = re.compile(r"^\s*(?P<scheme>sips?|tel):(?P<rest>.*)$", re.I | re.S)
 _DIGITS_RE = re.compile(r"[^0-9+]")
 ANONYMOUS_USERS = frozenset({"anonymous", "restricted", "private", "withheld", "unknown", "unavailable", "anonymous.invalid"})
@@ -35,17 +34,23 @@ class SipAddress:
 
 
 def parse_address(value: str) -> SipAddress | None:
-    """Parse a From / P-Asserted-Identity / Diversion value (name-addr or addr-spec)."""
+    """Parse a From / P-Asserted-Identity / Diversion value (name-addr or addr-spec).
+
+    Linear-time by construction (no backtracking regex): hostile headers of any length
+    cost microseconds.
+    """
     if not value or not value.strip():
         return None
-    value = value.split(",", 1)[0] if "<" not in value else value
-    m = _NAME_ADDR_RE.match(value)
-    if m:
-        display = (m.group("qname") if m.group("qname") is not None else (m.group("name") or "")).strip()
-        uri, header_params = m.group("uri"), _params(m.group("params"))
+    open_at = value.find("<")
+    if open_at >= 0:
+        close_at = value.find(">", open_at + 1)
+        if close_at < 0:
+            return None
+        display = _display(value[:open_at])
+        uri, header_params = value[open_at + 1 : close_at], _params(value[close_at + 1 :])
     else:
         display = ""
-        uri, _, rest = value.strip().partition(";")
+        uri, _, rest = value.split(",", 1)[0].strip().partition(";")
         header_params = _params(";" + rest) if rest else {}
     um = _URI_RE.match(uri)
     if not um:
@@ -64,6 +69,13 @@ def parse_address(value: str) -> SipAddress | None:
     if user_params:
         uri_params = {**_params(";" + user_params), **uri_params}
     return SipAddress(display, scheme, _unescape(user_main), host.strip(), uri_params, header_params)
+
+
+def _display(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('\\"', '"')
+    return text
 
 
 def _params(text: str) -> dict[str, str]:
@@ -104,7 +116,13 @@ def via_hosts(vias: tuple[str, ...] | list[str]) -> list[str]:
         for hop in value.split(","):
             parts = hop.strip().split(None, 1)
             if len(parts) == 2:
-                sent_by = parts[1].split(";", 1)[0].strip()
-                host = sent_by.rsplit(":", 1)[0] if sent_by.count(":") == 1 else sent_by
-                hosts.append(host.strip("[]"))
+                hosts.append(_host_of(parts[1].split(";", 1)[0].strip()))
     return hosts
+
+
+def _host_of(sent_by: str) -> str:
+    if sent_by.startswith("["):
+        return sent_by[1:].split("]", 1)[0]
+    if sent_by.count(":") == 1:
+        return sent_by.rsplit(":", 1)[0]
+    return sent_by

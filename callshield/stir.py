@@ -17,7 +17,10 @@ No-TN-Validation           N/A           false
 =========================  ============  ==============
 
 callshield does not verify PASSporT signatures itself; "Passed" needs a verstat
-parameter saying so from an upstream we trust (scoring.trust_verstat_from).
+parameter saying so from an upstream we trust (scoring.trust_verstat_from, empty by
+default: trust must be configured). An Identity header nobody trusted has verified is
+"Failed-X" (could not be verified), which is not evidence of spoofing by itself; only a
+trusted verstat saying the verification failed is (``verification_failed``).
 """
 
 from __future__ import annotations
@@ -64,7 +67,13 @@ class Attestation:
 
     @property
     def failed(self) -> bool:
+        """TN-Validation-Failed*: not verified (no trusted verstat) or verification failed."""
         return self.value.startswith(VALIDATION_FAILED)
+
+    @property
+    def verification_failed(self) -> bool:
+        """A trusted upstream verified the PASSporT and it failed: a likely spoof."""
+        return self.failed and self.source == "verstat"
 
 
 def read_identity(header: str) -> IdentityReading:
@@ -113,8 +122,8 @@ def _b64json(part: str) -> object:
         raise ValueError("JWT part is not base64url") from None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError("JWT part is not JSON") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError("JWT part is not JSON (or nested absurdly deep)") from None
 
 
 def source_trusted(source_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

@@ -23,7 +23,7 @@ def callshield_config(ports: Ports, store: Path, **overrides: object) -> dict:
         "agi": {"host": "127.0.0.1", "port": ports.agi, "command_timeout": 1.0, "session_timeout": 3.0},
         "store": {"path": str(store), "flush_interval": 0.05, "reload_interval": 0.1},
         "logging": {"level": "INFO"},
-        "scoring": {"home_country": "GB"},
+        "scoring": {"home_country": "GB", "trust_verstat_from": ["127.0.0.0/8"]},
         "routing": {
             "default": {"high_risk": {"action": "divert", "destination": "PJSIP/fraudteam"}},
             "numbers": {

@@ -28,7 +28,7 @@ class AgiReply:
 def parse_reply(line: str) -> AgiReply:
     """Parse one reply line such as ``200 result=1 (some value) endpos=0``."""
     head, _, rest = line.partition(" ")
-    if not head.isdigit():
+    if not (head.isascii() and head.isdigit()):
         raise AgiProtocolError(f"not an AGI reply: {line[:120]!r}")
     code = int(head)
     result, value = "", None
@@ -100,7 +100,7 @@ class AgiSession:
                 await self.writer.drain()
                 return await self._reply(text)
         except TimeoutError:
-            raise AgiTimeout(f"Asterisk did not answer {text.split(' ', 2)[:2]} within {self.command_timeout}s") from None
+            raise AgiTimeout(f"Asterisk did not answer '{' '.join(text.split(' ', 3)[:3])}' within {self.command_timeout}s") from None
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"the AGI connection closed: {exc}") from None
 

@@ -30,20 +30,25 @@ async def handle(session: AgiSession, services: Services) -> None:
     for problem in (*problems, *screening.facts.problems):
         log.warning("%s: signalling problem: %s", ctx, problem)
 
-    variables = decision.channel_variables()
-    await session.set_variable(dv.RISK_REASONS, variables.pop(dv.RISK_REASONS))
-    mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
-    await session.command(f"EXEC MSet {quote(mset)}")
-    replied = time.perf_counter()
-
-    log.info(
-        "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",
-        ctx, decision.score, decision.status, ",".join(r.code for r in decision.reasons) or "-",
-        decision.route_action, decision.route or "(dialplan)", decision.route_reason,
-    )
-    timings = {
-        "read_ms": round((read_done - started) * 1e3, 3),
-        "reply_ms": round((replied - started) * 1e3, 3),
-        "round_trips": session.round_trips,
-    }
-    services.record(call_record(screening, timings))
+    replied = None
+    try:
+        variables = decision.channel_variables()
+        await session.set_variable(dv.RISK_REASONS, variables.pop(dv.RISK_REASONS))
+        mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
+        await session.command(f"EXEC MSet {quote(mset)}")
+        replied = time.perf_counter()
+        log.info(
+            "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",
+            ctx, decision.score, decision.status, ",".join(r.code for r in decision.reasons) or "-",
+            decision.route_action, decision.route or "(dialplan)", decision.route_reason,
+        )
+    finally:
+        # Recorded whether or not the reply reached Asterisk: the call counted in the
+        # repeat-call history, so it must be in the store the history is rebuilt from.
+        timings = {
+            "read_ms": round((read_done - started) * 1e3, 3),
+            "reply_ms": round((replied - started) * 1e3, 3) if replied else None,
+            "replied": replied is not None,
+            "round_trips": session.round_trips,
+        }
+        services.record(call_record(screening, timings))

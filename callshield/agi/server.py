@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 
 from callshield.agi import health, screen
 from callshield.agi.protocol import AgiSession
+from callshield.agi.watchdog import SessionSockets
 from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
 from callshield.services import Services
 
@@ -39,6 +40,7 @@ class AgiServer:
         self.table = table if table is not None else handlers()
         self.sessions = 0
         self.failures = 0
+        self.sockets = SessionSockets()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> asyncio.Server:
@@ -58,6 +60,8 @@ class AgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sessions += 1
         peer = writer.get_extra_info("peername")
+        sock = writer.get_extra_info("socket")
+        self.sockets.add(sock)
         session: AgiSession | None = None
         try:
             session = await AgiSession.open(reader, writer, env_timeout=self.config.command_timeout, command_timeout=self.config.command_timeout)
@@ -87,6 +91,7 @@ class AgiServer:
             self.failures += 1
             log.exception("%s: AGI handler crashed, failing open", session.context if session else f"peer={peer}")
         finally:
+            self.sockets.discard(sock)
             if session is not None:
                 await session.close()
             else:

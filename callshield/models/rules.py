@@ -27,7 +27,7 @@ class RuleScorer:
         w = self.weights
         denied = lists.denied(*facts.numbers)
         allowed = lists.allowed(*facts.numbers)
-        if allowed and not denied and not facts.attestation.failed:
+        if allowed and not denied and not facts.attestation.verification_failed:
             reason = Reason("ALLOWLISTED", w.allowlist, f"{allowed} is on the allow list: {lists.allow[allowed] or 'no reason given'}")
             return ScoreResult(w.allowlist, (reason,), self.name)
 
@@ -55,8 +55,8 @@ class RuleScorer:
         att = facts.attestation
         if att.value == "TN-Validation-Failed" and facts.identity.present:
             fired.append(Reason("IDENTITY_INVALID", w.identity_invalid, facts.identity.problem or "Identity header could not be read"))
-        elif att.failed:
-            fired.append(Reason("VERIFICATION_FAILED", w.verification_failed, f"{att.value}: the attestation could not be verified"))
+        elif att.verification_failed:
+            fired.append(Reason("VERIFICATION_FAILED", w.verification_failed, f"{att.value}: the upstream STIR/SHAKEN verification failed"))
         if att.level == "C":
             fired.append(Reason("ATTESTATION_C", w.attestation_c, f"{att.value}: the originating carrier does not know the caller"))
         elif att.level == "B":

@@ -61,9 +61,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) the SQLite store at ``path``; ':memory:' for tests."""
+    conn: sqlite3.Connection | None = None
     try:
         if str(path) == ":memory:":
-            db = sqlite_utils.Database(memory=True)
+            conn = sqlite3.connect(":memory:", check_same_thread=False)
+            db = sqlite_utils.Database(conn)
         else:
             p = Path(path)
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -75,8 +77,12 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
         if migrate:
             apply_migrations(db)
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise StoreError(f"cannot open the store at {path}: {exc} (is it a callshield SQLite file?)") from None
     except OSError as exc:
+        if conn is not None:
+            conn.close()
         raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from None
     return db
 
@@ -95,7 +101,14 @@ def apply_migrations(db: sqlite_utils.Database) -> int:
     if current > SCHEMA_VERSION:
         raise StoreError(f"the store has schema version {current}, newer than this callshield ({SCHEMA_VERSION}); upgrade callshield")
     for version in range(current + 1, SCHEMA_VERSION + 1):
-        with db.conn:
+        # An explicit transaction: Python's sqlite3 does not open one for DDL, so a
+        # migration that fails half-way would otherwise leave its tables behind.
+        db.conn.execute("BEGIN")
+        try:
             MIGRATIONS[version - 1](db)
-            db["schema_migrations"].insert({"version": version, "applied_at": time.time()})
+            db.conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, time.time()])
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
     return SCHEMA_VERSION

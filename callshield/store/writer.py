@@ -84,7 +84,11 @@ class CallWriter:
                     except queue.Empty:
                         break
                 if batch:
-                    self._write(db, batch)
+                    try:
+                        self._write(db, batch)
+                    except Exception:  # never let the writer thread die
+                        log.exception("writing %d call records failed unexpectedly", len(batch))
+                        self._spill(batch)
         finally:
             db.close()
 
@@ -97,17 +101,29 @@ class CallWriter:
                 self._done(written=len(batch))
                 return
             except sqlite3.OperationalError as exc:
+                if not _transient(exc):
+                    log.error("writing %d call records failed: %s", len(batch), exc)
+                    break
                 log.warning("writing %d call records failed (attempt %d/%d): %s", len(batch), attempt, RETRIES, exc)
                 time.sleep(delay)
                 delay *= 2
             except sqlite3.DatabaseError as exc:
                 log.error("writing %d call records failed: %s", len(batch), exc)
                 break
+        self._spill(batch)
+
+    def _spill(self, batch: list[dict[str, Any]]) -> None:
         spill = Path(self.path + ".unwritten.jsonl")
-        with spill.open("a", encoding="utf-8") as fh:
-            for record in batch:
-                fh.write(json.dumps(record) + "\n")
-        log.error("kept %d call records in %s (the store refused them); import them once it is fixed", len(batch), spill)
+        try:
+            with spill.open("a", encoding="utf-8") as fh:
+                for record in batch:
+                    fh.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            log.critical("LOST %d call records: neither the store nor %s would take them (%s)", len(batch), spill, exc)
+            self._done(spilled=len(batch))
+            return
+        log.error("kept %d call records in %s (the store refused them); load them once it is fixed with: "
+                  "sqlite-utils insert %s calls %s --nl --pk id --replace", len(batch), spill, self.path, spill)
         self._done(spilled=len(batch))
 
     def _done(self, written: int = 0, spilled: int = 0) -> None:
@@ -115,3 +131,9 @@ class CallWriter:
             self.written += written
             self.spilled += spilled
             self._flushed.notify_all()
+
+
+def _transient(exc: sqlite3.OperationalError) -> bool:
+    """Locked/busy databases clear up; schema or disk errors do not."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

@@ -117,7 +117,15 @@ async def test_unverified_attestation_c_maps_to_failed_c_and_high_spoof_risk(ast
                extra_headers=[("Identity", identity_header("C", numbers["caller"], numbers["ddi"]))])
     inbound = (agents.calls or fraudteam.calls)[0]
     assert inbound.header("X-CallShield-Attestation") == "TN-Validation-Failed-C;spoof=HIGH_RISK;verified=false"
-    assert {"ATTESTATION_C", "VERIFICATION_FAILED"} <= set(risk_of(inbound)["reasons"].split(","))
+    assert risk_of(inbound)["reasons"] == "ATTESTATION_C"
+
+
+async def test_trusted_verstat_failure_is_a_verification_failure(asterisk, callshield, agents, fraudteam, caller, numbers):
+    await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"],
+               extra_headers=[("P-Asserted-Identity", pai(numbers["caller"], "TN-Validation-Failed")),
+                              ("Identity", identity_header("C", numbers["caller"], numbers["ddi"]))])
+    inbound = (agents.calls or fraudteam.calls)[0]
+    assert set(risk_of(inbound)["reasons"].split(",")) == {"VERIFICATION_FAILED", "ATTESTATION_C"}
 
 
 async def test_trusted_verstat_failure_with_claimed_level_b(asterisk, callshield, agents, fraudteam, caller, numbers):

@@ -37,3 +37,5 @@ async def test_health_probe_through_asterisk_reports_ok(asterisk, callshield, am
     reply = await ami.action("Originate", Channel="Local/s@callshield-health", Application="Wait", Data="1", Async="true")
     assert reply["Response"] == "Success"
     wait_until(lambda: "callshield health: 'OK' (AGISTATUS=SUCCESS)" in asterisk.log_text(), 5, "the health probe in the Asterisk log")
+    event = await ami.wait_event(lambda e: e.get("UserEvent") == "CallshieldHealth", 5)
+    assert (event["Status"], event["AgiStatus"]) == ("OK", "SUCCESS")

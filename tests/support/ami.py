@@ -19,6 +19,7 @@ class AmiClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        self._event_seen = asyncio.Event()
 
     async def connect(self, username: str, secret: str, timeout: float = 5.0) -> None:
         self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
@@ -37,6 +38,21 @@ class AmiClient:
         self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         await self._writer.drain()
         return await asyncio.wait_for(fut, timeout)
+
+    async def wait_event(self, match, timeout: float) -> dict[str, str]:
+        """The first event (already received or arriving) for which ``match`` is true."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for event in self.events:
+                if match(event):
+                    return event
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TimeoutError(f"no matching AMI event within {timeout}s (saw {len(self.events)} events)")
+            self._event_seen.clear()
+            try:
+                await asyncio.wait_for(self._event_seen.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
 
     async def setvar(self, name: str, value: str, channel: str | None = None) -> None:
         fields = {"Variable": name, "Value": value}
@@ -76,6 +92,7 @@ class AmiClient:
                 fut.set_result(message)
             elif "Event" in message:
                 self.events.append(message)
+                self._event_seen.set()
             message, outputs = {}, []
 
     async def close(self) -> None:
