@@ -63,19 +63,26 @@ class NumberIntel:
         elif not digits.startswith(("+", "0")) and len(digits) > 9:
             candidates = [digits, "+" + digits]  # carriers often send E.164 without the '+'
         best: phonenumbers.PhoneNumber | None = None
+        best_type = PhoneNumberType.UNKNOWN
         for candidate in candidates:
             try:
                 parsed = phonenumbers.parse(candidate, region)
             except phonenumbers.NumberParseException:
                 continue
-            if phonenumbers.is_valid_number(parsed):
-                best = parsed
+            # number_type() is UNKNOWN exactly when is_valid_number() is false; asking
+            # once instead of both halves the cost of a first-seen number.
+            ntype = phonenumbers.number_type(parsed)
+            if ntype != PhoneNumberType.UNKNOWN:
+                best, best_type = parsed, ntype
                 break
             best = best or parsed
         if best is None:
             return NumberInfo(raw, "", "", False, "N/A")
-        valid = phonenumbers.is_valid_number(best)
+        valid = best_type != PhoneNumberType.UNKNOWN
         e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
-        number_region = phonenumbers.region_code_for_number(best) or ""
-        line_type = _LINE_TYPES.get(phonenumbers.number_type(best), "N/A") if valid else "N/A"
-        return NumberInfo(raw, e164, number_region, valid, line_type)
+        if valid:
+            number_region = phonenumbers.region_code_for_number(best) or ""
+        else:
+            number_region = phonenumbers.region_code_for_country_code(best.country_code)
+            number_region = "" if number_region == phonenumbers.UNKNOWN_REGION else number_region
+        return NumberInfo(raw, e164, number_region, valid, _LINE_TYPES.get(best_type, "N/A") if valid else "N/A")

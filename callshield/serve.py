@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
+import sys
 import time
 
 from callshield.agi.server import AgiServer
@@ -55,8 +57,19 @@ async def reload_lists(services: Services) -> None:
         db.close()
 
 
+def tune_runtime() -> None:
+    """Keep latency tails short on the call path: switch threads every 0.5 ms (the writer
+    thread cannot hold the GIL for the default 5 ms), and move everything loaded at
+    start-up (phonenumbers metadata, config, history) out of the garbage collector's sight."""
+    sys.setswitchinterval(0.0005)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     services = build_services(config)
+    tune_runtime()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,7 @@ from typing import Any
 
 from callshield.config import Config
 from callshield.screening import Screener
+from callshield.store.calls import PendingCall
 from callshield.store.writer import CallWriter
 
 
@@ -17,7 +18,7 @@ class Services:
     screener: Screener
     writer: CallWriter | None = None
 
-    def record(self, record: dict[str, Any]) -> None:
+    def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""
         if self.writer is not None:
             self.writer.submit(record)

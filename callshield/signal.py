@@ -43,7 +43,7 @@ class CallSignal:
     call_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {name: getattr(self, name) for name in _FIELDS}
         d["via"] = list(self.via)
         return d
 

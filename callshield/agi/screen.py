@@ -1,8 +1,8 @@
 """AGI script ``screen``: score the call pre-answer and set the routing variables.
 
-Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Three
-round trips: read the signalling, set RISK_REASONS, set the rest with MSet (ROUTE_ACTION
-last). The call record is queued for the writer after the reply.
+Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Two
+round trips: read the signalling; then, pipelined, set RISK_REASONS and set the rest with
+MSet (ROUTE_ACTION last). The call record is queued for the writer after the reply.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from callshield.agi import dialplan_vars as dv
 from callshield.agi.protocol import AgiSession, quote
 from callshield.agi.signal_reader import read_signal
 from callshield.services import Services
-from callshield.store.calls import call_record
+from callshield.store.calls import PendingCall
 
 NAME = "screen"
 log = logging.getLogger("callshield.agi.screen")
@@ -33,9 +33,9 @@ async def handle(session: AgiSession, services: Services) -> None:
     replied = None
     try:
         variables = decision.channel_variables()
-        await session.set_variable(dv.RISK_REASONS, variables.pop(dv.RISK_REASONS))
+        reasons = variables.pop(dv.RISK_REASONS)
         mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
-        await session.command(f"EXEC MSet {quote(mset)}")
+        await session.pipeline([f"SET VARIABLE {dv.RISK_REASONS} {quote(reasons)}", f"EXEC MSet {quote(mset)}"])
         replied = time.perf_counter()
         log.info(
             "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",
@@ -51,4 +51,4 @@ async def handle(session: AgiSession, services: Services) -> None:
             "replied": replied is not None,
             "round_trips": session.round_trips,
         }
-        services.record(call_record(screening, timings))
+        services.record(PendingCall(screening, timings))

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Awaitable, Callable
 
 from callshield.agi import health, screen
-from callshield.agi.protocol import AgiSession
+from callshield.agi.protocol import MAX_LINE, AgiSession
 from callshield.agi.watchdog import SessionSockets
 from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
 from callshield.services import Services
@@ -44,7 +44,7 @@ class AgiServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> asyncio.Server:
-        self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, limit=256 * 1024, backlog=512)
+        self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, limit=MAX_LINE, backlog=512)
         return self._server
 
     @property

@@ -11,6 +11,33 @@ import sqlite_utils
 from callshield.history import Observation
 from callshield.screening import Screening
 
+CALL_COLUMNS = (
+    "id", "ts", "uniqueid", "channel", "dialled", "caller_key", "caller_number", "withheld", "score", "status",
+    "reasons", "attestation", "spoof_status", "spoof_verified", "route_action", "route", "route_fallback",
+    "route_reason", "announcement", "scorer", "signal", "features", "timings",
+)
+INSERT_CALL = f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingCall:
+    """A screened call queued for the writer; it becomes a record on the writer's thread,
+    so the serialisation cost stays off the event loop."""
+
+    screening: Screening
+    timings: dict[str, Any]
+
+    def to_record(self) -> dict[str, Any]:
+        return call_record(self.screening, self.timings)
+
+
+def row_of(record: dict[str, Any]) -> tuple[Any, ...]:
+    """The record as an INSERT_CALL row; a record with other keys is refused."""
+    if record.keys() != set(CALL_COLUMNS):
+        extra, missing = sorted(record.keys() - set(CALL_COLUMNS)), sorted(set(CALL_COLUMNS) - record.keys())
+        raise ValueError(f"not a call record (unknown keys {extra}, missing {missing})")
+    return tuple(record[c] for c in CALL_COLUMNS)
+
 
 def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[str, Any]:
     d, f = s.decision, s.facts
@@ -27,7 +54,10 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "attestation_level": f.attestation.level or "",
         "attestation_source": f.attestation.source,
         "problems": list(f.problems),
-        **{f"velocity_{k}": v for k, v in dataclasses.asdict(s.velocity).items()},
+        "velocity_caller_to_dialled": s.velocity.caller_to_dialled,
+        "velocity_caller_any": s.velocity.caller_any,
+        "velocity_withheld_to_dialled": s.velocity.withheld_to_dialled,
+        "velocity_dialled_numbers_by_caller": s.velocity.dialled_numbers_by_caller,
     }
     return {
         "id": d.call_id,

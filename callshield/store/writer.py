@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from callshield.store.calls import INSERT_CALL, PendingCall, row_of
 from callshield.store.db import open_store
 
 log = logging.getLogger("callshield.store")
@@ -39,8 +40,8 @@ class CallWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def submit(self, record: dict[str, Any]) -> None:
-        """Queue one call record; never blocks."""
+    def submit(self, record: dict[str, Any] | PendingCall) -> None:
+        """Queue one call record (or a PendingCall to serialise on this thread); never blocks."""
         self._submitted += 1
         self._queue.put(record)
 
@@ -92,12 +93,24 @@ class CallWriter:
         finally:
             db.close()
 
-    def _write(self, db: Any, batch: list[dict[str, Any]]) -> None:
+    def _write(self, db: Any, items: list[dict[str, Any] | PendingCall]) -> None:
+        batch: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
+        for item in items:
+            record = item.to_record() if isinstance(item, PendingCall) else item
+            try:
+                rows.append(row_of(record))
+                batch.append(record)
+            except ValueError as exc:
+                log.error("refusing a call record: %s", exc)
+                self._spill([record])
+        if not rows:
+            return
         delay = 0.05
         for attempt in range(1, RETRIES + 1):
             try:
                 with db.conn:
-                    db["calls"].insert_all(batch, pk="id", replace=True, batch_size=self.batch_size)
+                    db.conn.executemany(INSERT_CALL, rows)
                 self._done(written=len(batch))
                 return
             except sqlite3.OperationalError as exc:

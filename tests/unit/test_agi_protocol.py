@@ -137,8 +137,8 @@ async def test_open_reads_the_environment(wire: Wire) -> None:
     ("lines", "message"),
     [
         (["GET / HTTP/1.1"], "not an AGI environment line: 'GET / HTTP/1.1'"),
-        (["agi_ok: 1", "nonsense"], "not an AGI environment line: 'nonsense'"),
-        ([f"agi_var{i}: x" for i in range(MAX_ENV_LINES + 1)], f"the AGI environment has more than {MAX_ENV_LINES} lines"),
+        (["agi_ok: 1", "nonsense", ""], "not an AGI environment line: 'nonsense'"),
+        ([*(f"agi_var{i}: x" for i in range(MAX_ENV_LINES + 1)), ""], f"the AGI environment has more than {MAX_ENV_LINES} lines"),
     ],
 )
 async def test_open_refuses_a_bad_environment(wire: Wire, lines: list[str], message: str) -> None:
@@ -146,6 +146,14 @@ async def test_open_refuses_a_bad_environment(wire: Wire, lines: list[str], mess
 
     with pytest.raises(AgiProtocolError, match=f"^{message}$"):
         await AgiSession.open(wire.reader, wire.writer, env_timeout=DEADLINE, command_timeout=DEADLINE)
+
+
+@pytest.mark.asyncio
+async def test_open_refuses_an_environment_without_its_blank_line(wire: Wire) -> None:
+    await wire.peer_says("agi_network: yes", "agi_channel: PJSIP/x-1")
+
+    with pytest.raises(AgiProtocolError, match=r"^the AGI environment did not end \(no blank line\) within 0.1s$"):
+        await AgiSession.open(wire.reader, wire.writer, env_timeout=0.1, command_timeout=DEADLINE)
 
 
 @pytest.mark.asyncio
