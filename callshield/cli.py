@@ -74,12 +74,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, db: str |
 
     Example: callshield serve --config /etc/callshield/callshield.yaml
     """
-    from callshield.serve import run
+    from callshield.serve import event_loop_factory, run
 
     config = _load(config_path, **{"agi.host": host, "agi.port": port, "store.path": db})
     logging.basicConfig(level=config.logging.level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     try:
-        asyncio.run(run(config))
+        with asyncio.Runner(loop_factory=event_loop_factory(config.agi.event_loop)) as runner:
+            runner.run(run(config))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {config.agi.host}:{config.agi.port}: {exc.strerror}") from None
 

@@ -28,6 +28,7 @@ ROUTE_ACTIONS = ("deliver", "divert", "announce_hangup", "reject")
 DIAL_STRING_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+(&[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+)*$")
 SOUND_NAME_RE = re.compile(r"^[A-Za-z0-9_/.-]*$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,11 @@ class AgiConfig:
     command_timeout: float = 2.0
     session_timeout: float = 5.0
     watchdog_timeout: float = 1.0
+    event_loop: str = "uvloop"
 
     def validate(self, path: str) -> None:
+        if self.event_loop not in EVENT_LOOPS:
+            raise ConfigError(f"{path}.event_loop", f"must be one of {', '.join(EVENT_LOOPS)}, not {self.event_loop!r}")
         _port(f"{path}.port", self.port)
         if self.watchdog_timeout < 0:
             raise ConfigError(f"{path}.watchdog_timeout", f"must be 0 (off) or more seconds, not {self.watchdog_timeout}")

@@ -76,52 +76,47 @@ class AgiSession:
 
     @classmethod
     async def open(cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, env_timeout: float, command_timeout: float) -> "AgiSession":
-        """Read the environment: the first line on its own (so a peer that is not Asterisk
-        is refused at once), the rest in one read up to the blank line."""
+        """Read the environment line by line, so a peer that is not Asterisk is refused at
+        its first line."""
+        env: dict[str, str] = {}
         try:
             async with asyncio.timeout(env_timeout):
-                first = await reader.readline()
-                if not first.strip(b"\r\n"):
-                    if not first:
-                        raise AgiProbe("connection closed before any AGI environment (a TCP probe?)")
-                    return cls(reader, writer, {}, command_timeout)
-                _env_line(first.decode("utf-8", errors="replace").rstrip("\r\n"))
-                rest = await reader.readuntil(b"\n\n") if not first.endswith(b"\n\n") else b""
+                for _ in range(MAX_ENV_LINES + 1):
+                    raw = await reader.readline()
+                    if not raw:
+                        if not env:
+                            raise AgiProbe("connection closed before any AGI environment (a TCP probe?)")
+                        raise AgiProtocolError(f"the AGI environment ended early after {len(env)} lines (connection closed)")
+                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    if not line:
+                        return cls(reader, writer, env, command_timeout)
+                    name, value = _env_line(line)
+                    env[name] = value
         except TimeoutError:
             raise AgiProtocolError(f"the AGI environment did not end (no blank line) within {env_timeout}s") from None
-        except asyncio.IncompleteReadError as exc:
-            lines = 1 + exc.partial.count(b"\n")
-            raise AgiProtocolError(f"the AGI environment ended early after {lines} lines (connection closed)") from None
-        except (asyncio.LimitOverrunError, ValueError):
-            raise AgiProtocolError(f"the AGI environment is larger than {MAX_LINE} bytes") from None
-        lines = (first + rest).decode("utf-8", errors="replace").splitlines()
-        if len(lines) > MAX_ENV_LINES + 1:
-            raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
-        env = dict(_env_line(line.rstrip("\r")) for line in lines if line.strip("\r"))
-        return cls(reader, writer, env, command_timeout)
+        except ValueError:  # a line over the reader's limit
+            raise AgiProtocolError(f"an AGI environment line is longer than {MAX_LINE} bytes") from None
+        raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
 
     async def command(self, text: str) -> AgiReply:
-        (reply,) = await self.pipeline([text])
-        return reply
+        """Send one command and wait for its reply.
 
-    async def pipeline(self, texts: list[str]) -> list[AgiReply]:
-        """Send commands back to back, then read their replies in order: one round trip.
-
-        Asterisk handles AGI commands strictly in order, so pipelining is safe for
-        commands whose replies we do not need before sending the next.
+        Never pipeline AGI commands: res_agi reads the socket through stdio, so a second
+        command already sitting in its buffer is not seen until its poll wakes up again
+        (measured: one second per call with Asterisk 22).
         """
         if self.hung_up:
             raise AgiHangup("the channel hung up; no further AGI commands are possible")
-        if any("\n" in t or "\r" in t for t in texts):
+        if "\n" in text or "\r" in text:
             raise AgiProtocolError("an AGI command must be one line")
-        self.writer.write(b"".join(t.encode("utf-8", errors="replace") + b"\n" for t in texts))
+        self.writer.write(text.encode("utf-8", errors="replace") + b"\n")
         self.round_trips += 1
         try:
             async with asyncio.timeout(self.command_timeout):
                 await self.writer.drain()
-                return [await self._reply(t) for t in texts]
+                return await self._reply(text)
         except TimeoutError:
-            raise AgiTimeout(f"Asterisk did not answer '{' '.join(texts[0].split(' ', 3)[:3])}' within {self.command_timeout}s") from None
+            raise AgiTimeout(f"Asterisk did not answer '{' '.join(text.split(' ', 3)[:3])}' within {self.command_timeout}s") from None
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"the AGI connection closed: {exc}") from None
 

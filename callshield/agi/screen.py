@@ -1,8 +1,8 @@
 """AGI script ``screen``: score the call pre-answer and set the routing variables.
 
-Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Two
-round trips: read the signalling; then, pipelined, set RISK_REASONS and set the rest with
-MSet (ROUTE_ACTION last). The call record is queued for the writer after the reply.
+Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Three
+round trips (never pipelined: see AgiSession.command): read the signalling, set
+RISK_REASONS, set the rest with MSet (ROUTE_ACTION last). The call record is queued for the writer after the reply.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ async def handle(session: AgiSession, services: Services) -> None:
         variables = decision.channel_variables()
         reasons = variables.pop(dv.RISK_REASONS)
         mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
-        await session.pipeline([f"SET VARIABLE {dv.RISK_REASONS} {quote(reasons)}", f"EXEC MSet {quote(mset)}"])
+        await session.set_variable(dv.RISK_REASONS, reasons)
+        await session.command(f"EXEC MSet {quote(mset)}")
         replied = time.perf_counter()
         log.info(
             "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",
