@@ -39,6 +39,7 @@ integration: install sandbox
 	$(BIN)/python -m pytest -q -m asterisk $(PYTEST_ARGS)
 
 bench: install sandbox
+	$(BIN)/python bench/post_dial_delay.py
 	$(BIN)/python bench/agi_screen.py
 
 clean:
