@@ -17,6 +17,7 @@ from callshield.errors import SignalError
 
 MAX_FIELD_CHARS = 8192
 MAX_VIA = 8
+MAX_HEADER_NAMES = 64
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 
 
@@ -34,6 +35,10 @@ class CallSignal:
     user_agent: str = ""
     diversion: str = ""
     via: tuple[str, ...] = ()
+    header_names: tuple[str, ...] = ()
+    max_forwards: str = ""
+    contact: str = ""
+    codecs: str = ""
     source_ip: str = ""
     source_port: int | None = None
     sip_call_id: str = ""
@@ -45,6 +50,7 @@ class CallSignal:
     def to_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in _FIELDS}
         d["via"] = list(self.via)
+        d["header_names"] = list(self.header_names)
         return d
 
     @classmethod
@@ -82,12 +88,13 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 65536:
             raise SignalError(f"field 'source_port' must be a port number 0-65535, not {value!r}")
         return value
-    if name == "via":
+    if name in ("via", "header_names"):
         if isinstance(value, str):
-            value = [value]
+            value = [value] if name == "via" else [v for v in value.split(",") if v]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise SignalError("field 'via' must be a list of Via header values (strings)")
-        return tuple(_text("via", v) for v in value[:MAX_VIA])
+            raise SignalError(f"field {name!r} must be a list of strings")
+        limit = MAX_VIA if name == "via" else MAX_HEADER_NAMES
+        return tuple(_text(name, v) for v in value[:limit])
     if value is None:
         return ""
     if not isinstance(value, str):

@@ -12,7 +12,7 @@ import binascii
 import time
 
 from callshield.agi.protocol import AgiSession
-from callshield.signal import MAX_FIELD_CHARS, CallSignal
+from callshield.signal import MAX_FIELD_CHARS, MAX_HEADER_NAMES, CallSignal
 
 VIA_HOPS = 4
 # (signal field, dialplan expression). The order is the wire order of the reply.
@@ -25,8 +25,12 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("diversion", "${PJSIP_HEADER(read,Diversion)}"),
     ("sip_call_id", "${PJSIP_HEADER(read,Call-ID)}"),
     *((f"via{i}", f"${{PJSIP_HEADER(read,Via,{i})}}") for i in range(1, VIA_HOPS + 1)),
+    ("max_forwards", "${PJSIP_HEADER(read,Max-Forwards)}"),
+    ("contact", "${PJSIP_HEADER(read,Contact)}"),
+    ("header_names", "${PJSIP_HEADERS()}"),
     ("presentation", "${CALLERID(pres)}"),
     ("source", "${CHANNEL(pjsip,remote_addr)}"),
+    ("codecs", "${CHANNEL(audionativeformat)}"),
     ("channel_state", "${CHANNEL(state)}"),
 )
 SEPARATOR = "|"
@@ -73,6 +77,10 @@ def build_signal(env: dict[str, str], fields: dict[str, str], *, now: float | No
         user_agent=fields.get("user_agent", ""),
         diversion=fields.get("diversion", ""),
         via=tuple(v for v in (fields.get(f"via{i}", "") for i in range(1, VIA_HOPS + 1)) if v),
+        header_names=tuple(h for h in fields.get("header_names", "").split(",") if h)[:MAX_HEADER_NAMES],
+        max_forwards=fields.get("max_forwards", ""),
+        contact=fields.get("contact", ""),
+        codecs=fields.get("codecs", ""),
         source_ip=host,
         source_port=port,
         sip_call_id=fields.get("sip_call_id", ""),

@@ -222,7 +222,7 @@ async def test_screen_queues_the_call_record_after_replying(server: AgiServer) -
 async def test_screen_logs_signalling_problems(server: AgiServer, caplog: pytest.LogCaptureFixture) -> None:
     await session(server.port, like_asterisk(get="200 result=1 (bm90IGJhc2U2NA==|!!)"))
 
-    assert "ddi=+442071234567: signalling problem: signalling reply has 2 fields, expected 14" in caplog.text
+    assert f"ddi=+442071234567: signalling problem: signalling reply has 2 fields, expected {len(FIELDS)}" in caplog.text
     assert "signalling problem: pai: not base64" in caplog.text
 
 
