@@ -122,6 +122,7 @@ class ScoringConfig:
     withheld_repeat_threshold: int = 2
     withheld_anonymous_threshold: int = 4
     trust_verstat_from: list[str] = field(default_factory=list)
+    model: str = "bundled"
     weights: RuleWeights = field(default_factory=RuleWeights)
 
     def validate(self, path: str) -> None:

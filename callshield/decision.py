@@ -24,6 +24,7 @@ class Decision:
     route_reason: str
     announcement: str
     scorer: str
+    caller_profile: str = ""
 
     def channel_variables(self) -> dict[str, str]:
         """Every contract variable, by name, as the strings Asterisk will hold."""
@@ -39,6 +40,7 @@ class Decision:
             dv.ROUTE_FALLBACK: self.route_fallback,
             dv.ROUTE_REASON: self.route_reason,
             dv.ANNOUNCEMENT: self.announcement,
+            dv.CALLER_PROFILE: self.caller_profile,
             dv.ROUTE_ACTION: self.route_action,
         }
 

@@ -1,7 +1,11 @@
 """The scoring core: one call signal in, one decision out. Pure and synchronous.
 
-The only state it touches is in memory: the repeat-call history (updated per call) and
-the list snapshot and routing table (swapped whole when they change). No I/O.
+The only state it touches is in memory: the repeat-call history and the Call DNA memory
+(updated per call), and the list snapshot and routing table (swapped whole when they
+change). No I/O.
+
+Order: facts -> rule score -> Call DNA (profile, features) -> model score when a model
+is loaded (else the rule score) -> route -> phone insights.
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ from typing import Callable, Protocol
 
 from callshield.config import Config
 from callshield.decision import Decision
+from callshield.dialplan.policy import SUSPICIOUS, RoutingTable
 from callshield.facts import CallFacts, derive_facts
 from callshield.history import CallHistory, Observation, Velocity
 from callshield.lists import ListSnapshot
-from callshield.dialplan.policy import RoutingTable
-from callshield.models.reasons import ScoreResult
+from callshield.models.dna import CallDNA, DnaReading
+from callshield.models.insights import Insights, carrier_name, insights
+from callshield.models.reasons import Reason, ScoreResult
 from callshield.models.rules import RuleScorer
 from callshield.numbers import NumberIntel
 from callshield.signal import CallSignal
 
 
-class Scorer(Protocol):
+class RiskModel(Protocol):
     name: str
 
-    def score(self, facts: CallFacts, velocity: Velocity, lists: ListSnapshot) -> ScoreResult: ...
+    def score(self, reading: DnaReading, explain: bool) -> tuple[int, tuple[Reason, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Screening:
     velocity: Velocity
     decision: Decision
     elapsed_us: float
+    rule_score: int
+    dna: DnaReading | None
+    insights: Insights
 
 
 class Screener:
@@ -46,18 +55,24 @@ class Screener:
         *,
         intel: NumberIntel | None = None,
         history: CallHistory | None = None,
-        scorer: Scorer | None = None,
         lists: ListSnapshot | None = None,
+        dna: CallDNA | None = None,
+        model: RiskModel | None = None,
+        dnc: frozenset[str] = frozenset(),
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ):
         self.config = config
         self.intel = NumberIntel(config.scoring.home_country) if intel is None else intel
         self.history = CallHistory(config.scoring.repeat_window) if history is None else history
-        self.scorer: Scorer = RuleScorer(config.scoring) if scorer is None else scorer
+        self.rules = RuleScorer(config.scoring)
+        self.dna = CallDNA() if dna is None else dna
+        self.model = model
         self.lists = ListSnapshot() if lists is None else lists
+        self.dnc = dnc
         self.routes = RoutingTable(config.routing, self.intel)
         self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.scoring.trust_verstat_from)
         self.new_id = new_id
+        self._carriers: dict[str, str] = {}
 
     def screen(self, signal: CallSignal) -> Screening:
         started = time.perf_counter()
@@ -65,8 +80,16 @@ class Screener:
         facts = derive_facts(signal, self.intel, self.trusted)
         caller = facts.caller.key if facts.caller is not None else None
         velocity = self.history.observe(Observation(signal.timestamp, caller, facts.dialled.key, facts.withheld))
-        result = self.scorer.score(facts, velocity, self.lists)
+        lists = self.lists
+        rules = self.rules.score(facts, velocity, lists)
+        reading = self.dna.observe(signal, facts, lists, rules.score)
         policy = self.routes.policy(facts.dialled.key)
+        result = rules
+        if self.model is not None:
+            score, reasons = self.model.score(reading, explain=False)
+            if policy.status(score) != "SAFE":
+                score, reasons = self.model.score(reading, explain=True)
+            result = ScoreResult(score, reasons or rules.reasons, self.model.name)
         status = policy.status(result.score)
         route = self.routes.decide(policy, status)
         att = facts.attestation
@@ -84,6 +107,31 @@ class Screener:
             route_reason=route.reason,
             announcement=route.announcement,
             scorer=result.scorer,
+            caller_profile=reading.profile.profile,
+        )
+        recall = reading.recall
+        abuse = None if facts.caller is None else bool(
+            lists.denied(*facts.numbers) or recall.number_outcomes[0] or recall.profile_outcomes[0]
+        )
+        phone = insights(
+            facts.caller,
+            carrier=self._carrier(facts),
+            score=result.score,
+            status=status,
+            suspicious_at=policy.thresholds.suspicious,
+            dnc=self.dnc,
+            recent_abuse=abuse,
         )
         elapsed = (time.perf_counter() - started) * 1e6
-        return Screening(signal, facts, velocity, decision, elapsed)
+        return Screening(signal, facts, velocity, decision, elapsed, rules.score, reading, phone)
+
+    def _carrier(self, facts: CallFacts) -> str:
+        caller = facts.caller
+        if caller is None:
+            return "N/A"
+        name = self._carriers.get(caller.key)
+        if name is None:
+            if len(self._carriers) > 65536:
+                self._carriers.clear()
+            name = self._carriers[caller.key] = carrier_name(caller)
+        return name

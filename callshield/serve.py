@@ -16,6 +16,9 @@ from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
 from callshield.history import CallHistory
+from callshield.models.dna import CallDNA
+from callshield.models.memory import HORIZON, CallMemory
+from callshield.models.model import load_model
 from callshield.screening import Screener
 from callshield.services import Services
 from callshield.store import calls as call_store
@@ -30,12 +33,18 @@ def build_services(config: Config) -> Services:
     """Open the store, rebuild in-memory state from it, start the writer."""
     db = open_store(config.store.path)
     try:
+        now = time.time()
         history = CallHistory(config.scoring.repeat_window)
-        replayed = history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
-        screener = Screener(config, history=history, lists=list_store.snapshot(db))
+        replayed = history.replay(call_store.observations_since(db, now - config.scoring.repeat_window))
+        memory = CallMemory()
+        remembered = memory.replay(call_store.dna_keys_since(db, now - HORIZON))
+        for number, profile, fraud in call_store.outcomes(db):
+            memory.record_outcome(number, profile, fraud)
+        screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory), model=load_model(config.scoring.model))
     finally:
         db.close()
-    log.info("rebuilt repeat-call history from %d recent calls; lists version %d", replayed, screener.lists.version)
+    log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
+             replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
     return Services(config=config, screener=screener, writer=writer)
 

@@ -76,7 +76,7 @@ class CallSignal:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(CallSignal)}
 # Fields other tools add to a signal line (simulated corpora carry labels) that scoring ignores.
-_IGNORED = {"label", "campaign"}
+_IGNORED = {"label", "campaign", "actor"}
 
 
 def _coerce(name: str, value: Any) -> Any:

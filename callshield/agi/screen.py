@@ -32,9 +32,10 @@ async def handle(session: AgiSession, services: Services) -> None:
 
     replied = None
     try:
-        variables = decision.channel_variables()
+        variables = {**screening.insights.channel_variables(), **decision.channel_variables()}
         reasons = variables.pop(dv.RISK_REASONS)
-        mset = ",".join(f"{name}={variables[name]}" for name in dv.DECISION_VARIABLES if name in variables)
+        order = (*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES)
+        mset = ",".join(f"{name}={variables[name]}" for name in order if name in variables)
         await session.set_variable(dv.RISK_REASONS, reasons)
         await session.command(f"EXEC MSet {quote(mset)}")
         replied = time.perf_counter()

@@ -21,6 +21,19 @@ REASON_CODES = {
     "IDENTITY_INVALID": "the STIR/SHAKEN Identity header is malformed",
     "INTERNATIONAL": "the call comes from another country than the dialled number's",
     "CLI_MISMATCH": "the presented number differs from the network-asserted number",
+    # Call DNA model reasons (features grouped; see callshield/models/explain.py)
+    "KNOWN_FRAUDSTER": "earlier calls from this caller were confirmed as fraud",
+    "PROFILE_REPEAT": "the same caller profile (route and device) called repeatedly",
+    "NUMBER_ROTATION": "one caller profile presenting many different numbers",
+    "MANY_TARGETS": "the caller called many of our numbers",
+    "BURST": "a burst of calls from the same source",
+    "NEW_CALLER": "a number or caller profile never seen before",
+    "SPOOFED_OWN_NUMBER": "the caller presents one of our own numbers",
+    "VOIP_LINE": "the caller's number is in a VoIP or unusual line range",
+    "UNUSUAL_ROUTE": "the call's route or device traits are unusual",
+    "UNUSUAL_HOURS": "the call came at an unusual hour",
+    "DATA_QUALITY": "the call's signalling is broken or implausible",
+    "RULES": "the transparent rule-based score contributed",
 }
 
 

@@ -9,12 +9,13 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from callshield.history import Observation
+from callshield.models.memory import CallKeys
 from callshield.screening import Screening
 
 CALL_COLUMNS = (
     "id", "ts", "uniqueid", "channel", "dialled", "caller_key", "caller_number", "withheld", "score", "status",
     "reasons", "attestation", "spoof_status", "spoof_verified", "route_action", "route", "route_fallback",
-    "route_reason", "announcement", "scorer", "signal", "features", "timings",
+    "route_reason", "announcement", "scorer", "signal", "features", "timings", "caller_profile", "insights",
 )
 INSERT_CALL = f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 
@@ -58,6 +59,9 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "velocity_caller_any": s.velocity.caller_any,
         "velocity_withheld_to_dialled": s.velocity.withheld_to_dialled,
         "velocity_dialled_numbers_by_caller": s.velocity.dialled_numbers_by_caller,
+        "rule_score": s.rule_score,
+        "trait": s.dna.keys.trait if s.dna else "",
+        "dna": {k: (None if v != v else v) for k, v in s.dna.features.items()} if s.dna else {},
     }
     return {
         "id": d.call_id,
@@ -83,6 +87,8 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "signal": json.dumps(s.signal.to_dict()),
         "features": json.dumps(features),
         "timings": json.dumps({"score_us": round(s.elapsed_us, 1), **(timings or {})}),
+        "caller_profile": d.caller_profile,
+        "insights": json.dumps(s.insights.channel_variables()),
     }
 
 
@@ -91,6 +97,22 @@ def observations_since(db: sqlite_utils.Database, since: float) -> Iterator[Obse
     rows = db.execute("SELECT ts, caller_key, dialled, withheld FROM calls WHERE ts > ? ORDER BY ts", [since])
     for ts, caller_key, dialled, withheld in rows:
         yield Observation(ts, caller_key or None, dialled, bool(withheld))
+
+
+def dna_keys_since(db: sqlite_utils.Database, since: float) -> Iterator[CallKeys]:
+    """The Call DNA memory's keys of recent calls, oldest first (rebuilt at start-up)."""
+    rows = db.execute(
+        "SELECT ts, caller_key, caller_profile, json_extract(features, '$.trait'), dialled,"
+        " json_extract(signal, '$.source_ip'), withheld FROM calls WHERE ts > ? ORDER BY ts", [since])
+    for ts, caller_key, profile, trait, dialled, source, withheld in rows:
+        yield CallKeys(ts, caller_key or None, profile or "", trait or "", dialled, source or "", bool(withheld))
+
+
+def outcomes(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]]:
+    """Confirmed outcomes joined to their calls: (caller number, profile, fraud)."""
+    rows = db.execute("SELECT c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id ORDER BY o.ts")
+    for caller_key, profile, label in rows:
+        yield caller_key or None, profile or "", label == "fraud"
 
 
 def get(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:

@@ -55,7 +55,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["meta"].insert({"key": "lists_version", "value": "0"})
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    """Call DNA: the caller profile per call, phone insights, and confirmed outcomes."""
+    db.execute("ALTER TABLE calls ADD COLUMN caller_profile TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE calls ADD COLUMN insights TEXT NOT NULL DEFAULT '{}'")
+    db["calls"].create_index(["caller_profile", "ts"])
+    db["outcomes"].create({"call_id": str, "label": str, "ts": float, "actor": str, "note": str}, pk="call_id")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

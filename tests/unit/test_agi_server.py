@@ -181,14 +181,17 @@ async def test_screen_reads_signalling_then_sets_reasons_then_one_mset(server: A
     assert commands[1] == 'SET VARIABLE RISK_REASONS "INTERNATIONAL"'
     assert len(commands) == 3
     variables = mset(commands[2])
-    assert [name for name, _ in variables] == [v for v in dv.DECISION_VARIABLES if v != dv.RISK_REASONS]
+    assert [name for name, _ in variables] == [*dv.PHONE_VARIABLES, *(v for v in dv.DECISION_VARIABLES if v != dv.RISK_REASONS)]
     assert variables[-1] == (dv.ROUTE_ACTION, "deliver")
     values = dict(variables)
     assert len(values.pop(dv.CALLSHIELD_CALL_ID)) == 32  # a fresh uuid4 hex
-    assert values == {
+    assert len(values.pop(dv.CALLER_PROFILE)) == 12
+    decision = {k: v for k, v in values.items() if not k.startswith("PHONE_")}
+    assert decision == {
         "RISK_SCORE": "20", "RISK_STATUS": "SAFE", "ATTESTATION": "No-TN-Validation", "SPOOF_STATUS": "N/A",
         "SPOOF_VERIFIED": "false", "ROUTE": "", "ROUTE_FALLBACK": "", "ROUTE_REASON": "normal", "ANNOUNCEMENT": "", "ROUTE_ACTION": "deliver",
     }
+    assert (values["PHONE_VALID"], values["PHONE_STATUS"], values["PHONE_FRAUD_SCORE"]) == ("true", "SAFE", "20")
     assert (server.sessions, server.failures) == (1, 0)
 
 

@@ -363,6 +363,7 @@ def test_channel_variables_hold_the_whole_contract_with_route_action_last(screen
     assert set(variables) == set(DECISION_VARIABLES)
     assert list(variables)[-1] == ROUTE_ACTION
     assert all(isinstance(v, str) for v in variables.values())
+    assert len(variables.pop("CALLER_PROFILE")) == 12
     assert variables == {
         "CALLSHIELD_CALL_ID": "call-1", "RISK_SCORE": "20", "RISK_STATUS": "SAFE", "RISK_REASONS": "INTERNATIONAL",
         "ATTESTATION": "No-TN-Validation", "SPOOF_STATUS": "N/A", "SPOOF_VERIFIED": "false", "ROUTE": "", "ROUTE_FALLBACK": "",

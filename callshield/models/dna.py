@@ -1,0 +1,44 @@
+"""Call DNA: the caller profile, what memory recalls, and the feature vector of a call.
+
+``CallDNA.observe`` runs on the call path (pure CPU, no I/O): it derives the route trait
+and CALLER_PROFILE, reads the memory, extracts the features, then records the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callshield.facts import CallFacts
+from callshield.lists import ListSnapshot
+from callshield.models.features import FeatureInput, extract, vector
+from callshield.models.fingerprint import Profile, profile_of, trait_of
+from callshield.models.memory import CallKeys, CallMemory, Recall
+from callshield.signal import CallSignal
+
+COMMON_AFTER = 50  # distinct numbers in 24 h that make a route trait "common"
+
+
+@dataclass(frozen=True)
+class DnaReading:
+    profile: Profile
+    recall: Recall
+    features: dict[str, float]
+    vector: list[float]
+    keys: CallKeys
+
+
+class CallDNA:
+    def __init__(self, memory: CallMemory | None = None, common_after: int = COMMON_AFTER):
+        self.memory = CallMemory() if memory is None else memory
+        self.common_after = common_after
+
+    def observe(self, signal: CallSignal, facts: CallFacts, lists: ListSnapshot, rule_score: int) -> DnaReading:
+        trait = trait_of(signal)
+        number = facts.caller.key if facts.caller is not None else None
+        distinct = self.memory.trait_numbers(trait, signal.timestamp)
+        profile = profile_of(trait, number, distinct, self.common_after)
+        keys = CallKeys(signal.timestamp, number, profile.profile, trait, facts.dialled.key, signal.source_ip, facts.withheld)
+        recall = self.memory.recall(keys)
+        features = extract(FeatureInput(signal, facts, recall, profile, distinct, lists, rule_score))
+        self.memory.record(keys)
+        return DnaReading(profile, recall, features, vector(features), keys)

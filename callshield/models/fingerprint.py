@@ -1,0 +1,96 @@
+"""The caller profile (CALLER_PROFILE): links calls of one origin when the number is
+withheld or changes.
+
+A call's number can be withheld or spoofed; the route and device it comes from are much
+harder to change. The *trait* of a call is a hash of what survives: the originating
+network (source address /24 and the upstream Via hosts), the User-Agent family and
+major version, the order of the INVITE's header names (the shape of the sender's SIP
+stack), Max-Forwards (hops crossed), the Contact host kind and transport, and the
+negotiated codecs.
+
+Big carriers' SBCs give thousands of unrelated customers the same trait, so a trait
+seen with many distinct numbers (``common_after`` in 24 h) is *common*: its profile is
+anchored to the caller's network-asserted number (or the presented one), so unrelated
+customers do not link. A *distinctive* trait (a small VoIP route, one fraudster's PBX)
+is the profile on its own: the fraudster's calls link across withheld and rotating
+numbers. Withheld calls with no number at all through a common route cannot be told
+apart and share one "anonymous via that route" profile (``anonymous_common``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from callshield import sipheaders
+from callshield.signal import CallSignal
+
+_VERSION_RE = re.compile(r"(\d+)(?:[._-]\d+)+")
+_SPACES_RE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Profile:
+    profile: str
+    trait: str
+    common: bool
+    anonymous_common: bool
+
+
+def _h(text: str, n: int = 16) -> str:
+    return hashlib.blake2b(text.encode("utf-8", errors="replace"), digest_size=16).hexdigest()[:n]
+
+
+def network_of(address: str) -> str:
+    """A source address as its /24 (IPv4) or /48 (IPv6) network; text otherwise."""
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return address.strip().lower()
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def ua_family(user_agent: str) -> str:
+    """'Ribbon SBC 5400 v9.2.3' -> 'ribbon sbc 5400 v9': versions cut to the major."""
+    return _SPACES_RE.sub(" ", _VERSION_RE.sub(r"\1", user_agent.strip().lower()))[:64]
+
+
+def contact_kind(contact: str) -> str:
+    addr = sipheaders.parse_address(contact)
+    if addr is None:
+        return "none" if not contact else "bad"
+    host = addr.host.rsplit(":", 1)[0].strip("[]") if addr.host.count(":") <= 1 else addr.host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host.split(":")[0] if host.count(":") == 1 else host)
+        kind = "private" if ip.is_private else "ip"
+    except ValueError:
+        kind = "name"
+    return f"{kind}/{addr.uri_params.get('transport', 'udp').lower()}"
+
+
+def trait_of(signal: CallSignal) -> str:
+    upstream = [network_of(h) for h in sipheaders.via_hosts(signal.via)[1:3]]
+    parts = (
+        network_of(signal.source_ip),
+        ",".join(upstream),
+        ua_family(signal.user_agent),
+        ",".join(h.lower() for h in signal.header_names),
+        signal.max_forwards.strip(),
+        contact_kind(signal.contact),
+        signal.codecs.strip().lower(),
+    )
+    return _h("\x1f".join(parts))
+
+
+def profile_of(trait: str, anchor: str | None, distinct_numbers: int, common_after: int) -> Profile:
+    """The caller profile from the trait, the caller's number (None if withheld with no
+    network number) and how many distinct numbers the trait has carried in 24 h."""
+    common = distinct_numbers >= common_after
+    if not common:
+        return Profile(_h("t|" + trait, 12), trait, False, False)
+    if anchor:
+        return Profile(_h(f"n|{trait}|{anchor}", 12), trait, True, False)
+    return Profile(_h(f"a|{trait}", 12), trait, True, True)
