@@ -106,6 +106,7 @@ class RuleWeights:
     identity_invalid: int = 30
     international: int = 20
     cli_mismatch: int = 25
+    data_quality: int = 10
 
     def validate(self, path: str) -> None:
         for f in dataclasses.fields(self):

@@ -101,7 +101,7 @@ def _split_hostport(value: str) -> tuple[str, int | None]:
         host, port = value.split(":")
     else:
         host, port = value, ""
-    return host, int(port) if port.isdigit() and int(port) < 65536 else None
+    return host, int(port) if port.isascii() and port.isdigit() and len(port) <= 5 and int(port) < 65536 else None
 
 
 async def read_signal(session: AgiSession) -> tuple[CallSignal, list[str]]:

@@ -181,6 +181,16 @@ def zone_for(e164: str, region: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
+def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+    """RFC 1918 / CGNAT / link-local / ULA: addresses that never route on the internet
+    (Python's is_private also counts documentation ranges, which real carriers use)."""
+    return ip is not None and any(ip.version == n.version and ip in n for n in _PRIVATE_NETS)
+
+
 def _is_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))
@@ -284,22 +294,22 @@ def extract(x: FeatureInput) -> dict[str, float]:
     hosts = sipheaders.via_hosts(s.via)
     ips = [ip for ip in (_is_ip(h) for h in hosts) if ip is not None]
     out["via_count"] = float(len(s.via))
-    out["via_private_hops"] = float(sum(1 for ip in ips if ip.is_private))
+    out["via_private_hops"] = float(sum(1 for ip in ips if _private(ip)))
     out["via_distinct_networks"] = float(len({h.rsplit(".", 1)[0] for h in hosts}))
     mf = s.max_forwards.strip()
-    if mf.isdigit():
+    if mf.isascii() and mf.isdigit() and len(mf) < 6:
         out["max_forwards"] = float(int(mf))
         out["hops"] = float(max(0, 70 - int(mf)))
     else:
         out["max_forwards"] = out["hops"] = NAN
     src = _is_ip(s.source_ip)
-    out["source_private"] = _b(src is not None and src.is_private and not src.is_loopback)
+    out["source_private"] = _b(_private(src))
     out["source_port_5060"] = _b(s.source_port == 5060)
     contact = sipheaders.parse_address(s.contact)
     chost = contact.host if contact else ""
     cip = _is_ip(chost.rsplit(":", 1)[0] if chost.count(":") == 1 else chost)
     out["contact_present"] = _b(bool(s.contact))
-    out["contact_private"] = _b(cip is not None and cip.is_private)
+    out["contact_private"] = _b(_private(cip))
     out["contact_is_ip"] = _b(cip is not None)
     out["contact_tcp_tls"] = _b(contact is not None and contact.uri_params.get("transport", "").lower() in ("tcp", "tls"))
 

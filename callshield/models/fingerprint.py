@@ -5,7 +5,7 @@ A call's number can be withheld or spoofed; the route and device it comes from a
 harder to change. The *trait* of a call is a hash of what survives: the originating
 network (source address /24 and the upstream Via hosts), the User-Agent family and
 major version, the order of the INVITE's header names (the shape of the sender's SIP
-stack), Max-Forwards (hops crossed), the Contact host kind and transport, and the
+stack, leaving out per-call headers such as Privacy and P-Asserted-Identity), Max-Forwards (hops crossed), the Contact host kind and transport, and the
 negotiated codecs.
 
 Big carriers' SBCs give thousands of unrelated customers the same trait, so a trait
@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from callshield import sipheaders
 from callshield.signal import CallSignal
 
+# Headers that come and go per call (identity and privacy choices, forwarding), not
+# with the sender's SIP stack: left out of the header-order shape.
+PER_CALL_HEADERS = frozenset({"privacy", "p-asserted-identity", "p-preferred-identity", "identity", "diversion",
+                              "history-info", "remote-party-id", "p-charging-vector"})
 _VERSION_RE = re.compile(r"(\d+)(?:[._-]\d+)+")
 _SPACES_RE = re.compile(r"\s+")
 
@@ -77,7 +81,7 @@ def trait_of(signal: CallSignal) -> str:
         network_of(signal.source_ip),
         ",".join(upstream),
         ua_family(signal.user_agent),
-        ",".join(h.lower() for h in signal.header_names),
+        ",".join(h for h in (n.lower() for n in signal.header_names) if h not in PER_CALL_HEADERS),
         signal.max_forwards.strip(),
         contact_kind(signal.contact),
         signal.codecs.strip().lower(),

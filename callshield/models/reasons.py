@@ -32,7 +32,7 @@ REASON_CODES = {
     "VOIP_LINE": "the caller's number is in a VoIP or unusual line range",
     "UNUSUAL_ROUTE": "the call's route or device traits are unusual",
     "UNUSUAL_HOURS": "the call came at an unusual hour",
-    "DATA_QUALITY": "the call's signalling is broken or implausible",
+    "DATA_QUALITY": "the call's signalling is broken or implausible (scored anyway)",
     "RULES": "the transparent rule-based score contributed",
 }
 

@@ -67,6 +67,9 @@ class RuleScorer:
         if facts.cli_mismatch:
             fired.append(Reason("CLI_MISMATCH", w.cli_mismatch, f"From {facts.from_number} but P-Asserted-Identity {facts.pai_number}"))
 
+        if facts.problems:
+            fired.append(Reason("DATA_QUALITY", w.data_quality, "; ".join(facts.problems)[:200]))
+
         fired = [r for r in fired if r.points > 0]
         total = sum(r.points for r in fired)
         if denied:

@@ -141,3 +141,24 @@ async def test_international_caller_and_cli_mismatch_are_reasons(asterisk, calls
                extra_headers=[("P-Asserted-Identity", pai("+33142685300"))])
     inbound = (agents.calls or fraudteam.calls)[0]
     assert {"INTERNATIONAL", "CLI_MISMATCH"} <= set(risk_of(inbound)["reasons"].split(","))
+
+
+async def test_phone_insights_and_caller_profile_reach_the_agent(asterisk, callshield, agents, fraudteam, caller, numbers):
+    await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"],
+               extra_headers=[("P-Asserted-Identity", pai(numbers["caller"]))])
+    inbound = (agents.calls or fraudteam.calls)[0]
+    phone = header_params(inbound.header("X-CallShield-Phone"))
+    assert (phone["valid"], phone["line"], phone["country"], phone["voip"], phone["abuse"]) == ("true", "Landline", "GB", "false", "false")
+    profile = inbound.header("X-CallShield-Profile")
+    assert len(profile) == 12 and int(profile, 16) >= 0
+    record = callshield.call_record("id = ?", [inbound.header("X-CallShield-Call-ID")])
+    assert record["caller_profile"] == profile
+    assert len(record["features"]["dna"]) >= 100
+
+
+async def test_a_withheld_call_links_to_the_same_callers_earlier_profile(asterisk, callshield, agents, fraudteam, caller, numbers):
+    ua = [("User-Agent", "FreeSWITCH-mod_sofia/1.10.9"), ("P-Asserted-Identity", pai(numbers["caller"]))]
+    await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"], extra_headers=ua)
+    await call(caller, asterisk, numbers["ddi"], from_user="anonymous", extra_headers=[*ua, ("Privacy", "id")])
+    profiles = [c.header("X-CallShield-Profile") for c in agents.calls + fraudteam.calls]
+    assert len(profiles) == 2 and profiles[0] == profiles[1]

@@ -131,7 +131,7 @@ def test_call_without_a_caller_number_is_no_caller_id(screener: Screener, call: 
 def test_invalid_caller_number_is_flagged(screener: Screener, call: Call) -> None:
     screening = screener.screen(call(caller_number="12345"))
 
-    assert codes(screening) == ["INVALID_NUMBER"]
+    assert codes(screening) == ["INVALID_NUMBER", "DATA_QUALITY"]
     assert "caller number '12345' is not a valid number" in screening.facts.problems
 
 
@@ -143,7 +143,7 @@ def test_unparseable_headers_are_problems_not_errors(screener: Screener, call: C
         "P-Asserted-Identity header unparseable",
         "Identity header: not a compact JWT (2 dot-separated parts, expected 3)",
     )
-    assert codes(screening) == ["IDENTITY_INVALID"]
+    assert codes(screening) == ["IDENTITY_INVALID", "DATA_QUALITY"]
 
 
 @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ def test_withheld_repeat_detail_for_anonymous_callers(screener: Screener, call: 
         pytest.param("A", "TN-Validation-Failed", "TN-Validation-Failed-A", ["VERIFICATION_FAILED"], id="failed-A"),
         pytest.param("C", "TN-Validation-Failed", "TN-Validation-Failed-C", ["VERIFICATION_FAILED", "ATTESTATION_C"], id="failed-C"),
         pytest.param("B", None, "TN-Validation-Failed-B", ["ATTESTATION_B"], id="unverified-B"),
-        pytest.param(None, None, "TN-Validation-Failed", ["IDENTITY_INVALID"], id="no-attest-claim"),
+        pytest.param(None, None, "TN-Validation-Failed", ["IDENTITY_INVALID", "DATA_QUALITY"], id="no-attest-claim"),
     ],
 )
 def test_attestation_reasons(screener: Screener, call: Call, make_identity: Callable[..., str], attest: str | None,
