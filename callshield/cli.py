@@ -226,3 +226,79 @@ def lists_show(config_path: str | None, name: str) -> None:
     config = _load(config_path)
     for row in list_store.show(open_store(config.store.path), name):
         click.echo(f"{row['number']}\t{row['reason']}")
+
+
+def _progress(label: str, length: int | None) -> Any:
+    """A progress bar on stderr (training and evaluation runs take minutes)."""
+    return click.progressbar(length=length or 0, label=label, file=sys.stderr, show_pos=True)
+
+
+def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_path: str | None) -> tuple[Any, int, list[dict[str, Any]]]:
+    """(labelled signal lines in time order, their count, a summary of their source)."""
+    from callshield.models import train as training
+
+    if from_store == bool(data):
+        raise click.UsageError("give either --data FILE (one or more) or --from-store")
+    if data:
+        return training.jsonl_lines(data), training.count_lines(data), training.file_summary(data)
+    path = db_path or config.store.path
+    db = open_store(path)
+    total = db.execute("SELECT count(*) FROM outcomes o JOIN calls c ON c.id = o.call_id WHERE o.label IN ('fraud', 'genuine')").fetchone()[0]
+    if not total:
+        raise click.ClickException(f"the store at {path} has no calls with a confirmed outcome (fraud or genuine) to train on")
+    return training.store_lines(db), total, [{"name": "store", "calls": total}]
+
+
+@main.command()
+@config_option
+@click.option("--data", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Labelled call signals (JSON Lines, time order); repeat for more files.")
+@click.option("--from-store", is_flag=True, help="Train on the store's calls that have a confirmed outcome (the outcomes table).")
+@click.option("--db", "db_path", default=None, help="SQLite store path for --from-store (overrides store.path).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write; its calibration and facts go to OUT.meta.json.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (the same data and seed give the same model).")
+@domain_errors
+def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_path: str | None, out: str, seed: int) -> None:
+    """Train the Call DNA model: replay labelled calls, fit LightGBM, calibrate.
+
+    The last 20% of the data's time span validates (early stopping) and calibrates.
+    Prints the validation metrics as JSON.
+
+    Example: callshield train --data var/train.jsonl --out var/model.txt --seed 1
+    """
+    from callshield.models import train as training
+
+    config = _load(config_path)
+    lines, total, sources = _corpus_lines(config, data, from_store, db_path)
+    meta = training.train(lines, config, out, seed=seed, sources=sources, total=total, progress=_progress)
+    click.echo(f"wrote {out} and {out}.meta.json ({meta['version']}, {meta['metrics']['trees']} trees)", err=True)
+    click.echo(json.dumps(meta["metrics"], indent=2))
+
+
+@main.command("eval")
+@config_option
+@click.option("--data", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False), help="Labelled call signals (JSON Lines, time order); repeat for more files.")
+@click.option("--model", "model_spec", default=None, help="Model file, or 'bundled' [default: scoring.model].")
+@domain_errors
+def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None) -> None:
+    """Evaluate a model on labelled calls; print the metrics as JSON.
+
+    ROC-AUC, PR-AUC, recall and false-positive rate at the suspicious and high-risk
+    thresholds, recall at 1% FPR, calibration error, per-campaign results, precision at a
+    1-in-500 fraud base rate, and how well caller profiles link calls.
+
+    Example: callshield eval --data var/heldout.jsonl --model bundled
+    """
+    from callshield.models.evaluate import evaluate
+    from callshield.models.model import load_model
+    from callshield.models.train import collect
+
+    config = _load(config_path)
+    spec = config.scoring.model if model_spec is None else model_spec
+    model = load_model(spec)
+    if model is None:
+        raise click.ClickException(f"no model to evaluate (scoring.model is {spec!r}); name one with --model")
+    lines, total, _ = _corpus_lines(config, data, False, None)
+    corpus = collect(lines, config, total=total, progress=_progress)
+    t = config.routing.default.thresholds
+    thresholds = (t.suspicious, t.high_risk) if t is not None else (75, 85)
+    click.echo(json.dumps(evaluate(corpus, model, thresholds=thresholds), indent=2))

@@ -35,6 +35,9 @@ class CallFacts:
     attestation: stir.Attestation
     identity: stir.IdentityReading
     problems: tuple[str, ...]
+    from_addr: sipheaders.SipAddress | None = None
+    pai_addr: sipheaders.SipAddress | None = None
+    privacy: frozenset[str] = frozenset()
 
 
 def derive_facts(
@@ -107,4 +110,7 @@ def derive_facts(
         attestation=att,
         identity=identity,
         problems=tuple(problems),
+        from_addr=from_addr,
+        pai_addr=pai_addr,
+        privacy=privacy,
     )

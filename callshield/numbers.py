@@ -42,6 +42,31 @@ class NumberInfo:
         return self.e164 or self.raw
 
 
+def _region(p: phonenumbers.PhoneNumber) -> str:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(p.country_code, ())
+    if len(regions) == 1:  # most countries: no need to test the number against each region
+        return "" if regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY else regions[0]
+    return phonenumbers.region_code_for_number(p) or ""
+
+
+def _number_type(p: phonenumbers.PhoneNumber) -> PhoneNumberType:
+    """phonenumbers.number_type without its second pass over a shared country code's
+    regions: for +1 and +44 that pass is most of the cost of a first-seen number."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(p.country_code, ())
+    if len(regions) <= 1:
+        return phonenumbers.number_type(p)
+    region = phonenumbers.region_code_for_number(p)
+    if region is None:
+        return PhoneNumberType.UNKNOWN
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(p.country_code, region)
+    if metadata is None:
+        return PhoneNumberType.UNKNOWN
+    helper = getattr(phonenumbers.phonenumberutil, "_number_type_helper", None)
+    if helper is None:  # a phonenumbers without the helper: the public, slower way
+        return phonenumbers.number_type(p)
+    return helper(phonenumbers.national_significant_number(p), metadata)
+
+
 class NumberIntel:
     def __init__(self, home_country: str):
         self.home_country = home_country.upper()
@@ -71,7 +96,7 @@ class NumberIntel:
                 continue
             # number_type() is UNKNOWN exactly when is_valid_number() is false; asking
             # once instead of both halves the cost of a first-seen number.
-            ntype = phonenumbers.number_type(parsed)
+            ntype = _number_type(parsed)
             if ntype != PhoneNumberType.UNKNOWN:
                 best, best_type = parsed, ntype
                 break
@@ -81,7 +106,7 @@ class NumberIntel:
         valid = best_type != PhoneNumberType.UNKNOWN
         e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
         if valid:
-            number_region = phonenumbers.region_code_for_number(best) or ""
+            number_region = _region(best)
         else:
             number_region = phonenumbers.region_code_for_country_code(best.country_code)
             number_region = "" if number_region == phonenumbers.UNKNOWN_REGION else number_region

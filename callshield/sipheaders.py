@@ -101,7 +101,7 @@ def number_of(user: str) -> str:
     cleaned = _DIGITS_RE.sub("", user)
     if cleaned.count("+") > 1 or ("+" in cleaned and not cleaned.startswith("+")):
         cleaned = "+" + cleaned.replace("+", "")
-    return cleaned if any(c.isdigit() for c in cleaned) else ""
+    return cleaned if cleaned.strip("+") else ""
 
 
 def privacy_tokens(value: str) -> frozenset[str]:

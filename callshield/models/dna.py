@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from callshield.facts import CallFacts
 from callshield.lists import ListSnapshot
 from callshield.models.features import FeatureInput, extract, vector
-from callshield.models.fingerprint import Profile, profile_of, trait_of
+from callshield import sipheaders
+from callshield.memo import Memo
+from callshield.models.fingerprint import HostCache, Profile, profile_of, trait_of, ua_family
 from callshield.models.memory import CallKeys, CallMemory, Recall
 from callshield.signal import CallSignal
 
@@ -31,14 +33,19 @@ class CallDNA:
     def __init__(self, memory: CallMemory | None = None, common_after: int = COMMON_AFTER):
         self.memory = CallMemory() if memory is None else memory
         self.common_after = common_after
+        self.hosts = HostCache()
+        self.ua_family = Memo(ua_family, 4096)
 
     def observe(self, signal: CallSignal, facts: CallFacts, lists: ListSnapshot, rule_score: int) -> DnaReading:
-        trait = trait_of(signal)
+        contact = sipheaders.parse_address(signal.contact)
+        via_hosts = sipheaders.via_hosts(signal.via)
+        ua = self.ua_family(signal.user_agent)
+        trait = trait_of(signal, contact, via_hosts, self.hosts, ua)
         number = facts.caller.key if facts.caller is not None else None
-        distinct = self.memory.trait_numbers(trait, signal.timestamp)
+        distinct = self.memory.trait_numbers(trait, signal.timestamp, cap=self.common_after)
         profile = profile_of(trait, number, distinct, self.common_after)
         keys = CallKeys(signal.timestamp, number, profile.profile, trait, facts.dialled.key, signal.source_ip, facts.withheld)
         recall = self.memory.recall(keys)
-        features = extract(FeatureInput(signal, facts, recall, profile, distinct, lists, rule_score))
+        features = extract(FeatureInput(signal, facts, recall, profile, distinct, lists, rule_score, contact, via_hosts, self.hosts, ua))
         self.memory.record(keys)
         return DnaReading(profile, recall, features, vector(features), keys)

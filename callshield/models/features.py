@@ -9,7 +9,6 @@ and a test fails when a feature is undocumented or the extractor and the table d
 from __future__ import annotations
 
 import functools
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,8 @@ from phonenumbers import timezone as pn_timezone
 from callshield import sipheaders
 from callshield.facts import CallFacts
 from callshield.lists import ListSnapshot
-from callshield.models.fingerprint import Profile, ua_family
+from callshield.memo import Memo
+from callshield.models.fingerprint import HostInfo, Profile
 from callshield.models.memory import WINDOWS, Recall
 from callshield.signal import CallSignal
 
@@ -149,6 +149,11 @@ FEATURES: list[tuple[str, str]] = [
     ("rule_score", "the transparent rule-based score (0-100) of the call"),
 ]
 FEATURE_NAMES: tuple[str, ...] = tuple(name for name, _ in FEATURES)
+_LINE_KEYS = tuple((t, f"line_{t.lower().replace(' ', '_').replace('-', '_').replace('/', '_')}") for t in _LINE_TYPES)
+_UA_KEYS = tuple((f"ua_{name}", needles) for name, needles in _UA_FAMILIES)
+_CODEC_KEYS = tuple((c, f"codec_{c}") for c in _CODECS)
+_VELOCITY_KEYS = tuple(tuple(f"{prefix}_{w}" for w in _WIN) for prefix in (
+    "number_calls", "number_dialled_calls", "profile_calls", "profile_dialled_calls", "withheld_dialled_calls", "dialled_calls", "source_calls"))
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
 
@@ -161,6 +166,10 @@ class FeatureInput:
     trait_numbers: int
     lists: ListSnapshot
     rule_score: int
+    contact: sipheaders.SipAddress | None
+    via_hosts: list[str]
+    hosts: "Memo[str, HostInfo]"
+    ua_family: str
 
 
 def _b(value: bool) -> float:
@@ -181,23 +190,6 @@ def zone_for(e164: str, region: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
-
-
-def _private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-    """RFC 1918 / CGNAT / link-local / ULA: addresses that never route on the internet
-    (Python's is_private also counts documentation ranges, which real carriers use)."""
-    return ip is not None and any(ip.version == n.version and ip in n for n in _PRIVATE_NETS)
-
-
-def _is_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
 def _max_run(digits: str) -> int:
     best = run = 0
     prev = ""
@@ -212,9 +204,8 @@ def extract(x: FeatureInput) -> dict[str, float]:
     s, f, r = x.signal, x.facts, x.recall
     out: dict[str, float] = {}
     pres = s.presentation.lower()
-    privacy = sipheaders.privacy_tokens(s.privacy)
-    from_addr = sipheaders.parse_address(s.from_header)
-    pai_addr = sipheaders.parse_address(s.pai)
+    privacy = f.privacy
+    from_addr, pai_addr, hosts = f.from_addr, f.pai_addr, x.hosts
     name = s.caller_name.strip()
     out["withheld"] = _b(f.withheld)
     out["no_caller_id"] = _b(f.no_caller_id)
@@ -243,8 +234,8 @@ def extract(x: FeatureInput) -> dict[str, float]:
     out["caller_is_dialled"] = _b(bool(digits) and digits == ddi)
     out["caller_near_dialled"] = _b(bool(digits) and len(digits) == len(ddi) and digits != ddi and digits[:-4] == ddi[:-4])
     line = caller.line_type if caller is not None else "N/A"
-    for t in _LINE_TYPES:
-        out[f"line_{t.lower().replace(' ', '_').replace('-', '_').replace('/', '_')}"] = _b(line == t)
+    for t, key in _LINE_KEYS:
+        out[key] = 1.0 if line == t else 0.0
 
     out["from_present"] = _b(bool(s.from_header))
     out["pai_present"] = _b(bool(s.pai))
@@ -253,7 +244,7 @@ def extract(x: FeatureInput) -> dict[str, float]:
     cid = sipheaders.number_of(s.caller_number)
     out["callerid_from_mismatch"] = _b(bool(cid) and bool(f.from_number) and cid.lstrip("+")[-9:] != f.from_number.lstrip("+")[-9:])
     out["diversion_present"] = _b(bool(s.diversion))
-    out["from_host_is_ip"] = _b(from_addr is not None and _is_ip(from_addr.host.split(":")[0] if from_addr.host.count(":") == 1 else from_addr.host) is not None)
+    out["from_host_is_ip"] = _b(from_addr is not None and hosts(from_addr.host).is_ip)
     out["from_user_phone"] = _b(from_addr is not None and from_addr.uri_params.get("user") == "phone")
     out["pai_tel_uri"] = _b(pai_addr is not None and pai_addr.scheme == "tel")
     out["problems"] = float(len(f.problems))
@@ -284,33 +275,30 @@ def extract(x: FeatureInput) -> dict[str, float]:
         out["orig_tn_matches"] = out["dest_tn_matches"] = out["iat_age_s"] = NAN
         out["iat_future"] = out["ppt_shaken"] = 0.0
 
-    ua = ua_family(s.user_agent)
+    ua = x.ua_family
     out["ua_present"] = _b(bool(s.user_agent))
     out["ua_len"] = float(len(s.user_agent))
-    for fam, needles in _UA_FAMILIES:
-        out[f"ua_{fam}"] = _b(any(n in ua for n in needles))
+    for key, needles in _UA_KEYS:
+        out[key] = 1.0 if any(n in ua for n in needles) else 0.0
     out["ua_has_version"] = _b(any(c.isdigit() for c in s.user_agent))
 
-    hosts = sipheaders.via_hosts(s.via)
-    ips = [ip for ip in (_is_ip(h) for h in hosts) if ip is not None]
+    via = [hosts(h) for h in x.via_hosts]
     out["via_count"] = float(len(s.via))
-    out["via_private_hops"] = float(sum(1 for ip in ips if _private(ip)))
-    out["via_distinct_networks"] = float(len({h.rsplit(".", 1)[0] for h in hosts}))
+    out["via_private_hops"] = float(sum(1 for h in via if h.private))
+    out["via_distinct_networks"] = float(len({h.network for h in via}))
     mf = s.max_forwards.strip()
     if mf.isascii() and mf.isdigit() and len(mf) < 6:
         out["max_forwards"] = float(int(mf))
         out["hops"] = float(max(0, 70 - int(mf)))
     else:
         out["max_forwards"] = out["hops"] = NAN
-    src = _is_ip(s.source_ip)
-    out["source_private"] = _b(_private(src))
+    out["source_private"] = _b(bool(s.source_ip) and hosts(s.source_ip).private)
     out["source_port_5060"] = _b(s.source_port == 5060)
-    contact = sipheaders.parse_address(s.contact)
-    chost = contact.host if contact else ""
-    cip = _is_ip(chost.rsplit(":", 1)[0] if chost.count(":") == 1 else chost)
+    contact = x.contact
+    chost = hosts(contact.host) if contact is not None else None
     out["contact_present"] = _b(bool(s.contact))
-    out["contact_private"] = _b(_private(cip))
-    out["contact_is_ip"] = _b(cip is not None)
+    out["contact_private"] = _b(chost is not None and chost.private)
+    out["contact_is_ip"] = _b(chost is not None and chost.is_ip)
     out["contact_tcp_tls"] = _b(contact is not None and contact.uri_params.get("transport", "").lower() in ("tcp", "tls"))
 
     names = [h.lower() for h in s.header_names]
@@ -324,8 +312,8 @@ def extract(x: FeatureInput) -> dict[str, float]:
     out["shape_from_before_to"] = _b("from" in nameset and "to" in nameset and names.index("from") < names.index("to"))
     codecs = s.codecs.lower()
     out["codec_count"] = float(len([c for c in codecs.strip("()").split("|") if c]))
-    for c in _CODECS:
-        out[f"codec_{c}"] = _b(c in codecs)
+    for c, key in _CODEC_KEYS:
+        out[key] = 1.0 if c in codecs else 0.0
 
     local = datetime.fromtimestamp(s.timestamp, zone_for(f.dialled.e164, f.dialled.region)) if f.dialled.e164 else datetime.utcfromtimestamp(s.timestamp)
     hour = local.hour + local.minute / 60.0
@@ -337,11 +325,9 @@ def extract(x: FeatureInput) -> dict[str, float]:
     out["business_hours"] = _b(local.weekday() < 5 and 8 <= local.hour < 18)
     out["night"] = _b(local.hour < 6)
 
-    for prefix, counts in (("number_calls", r.number), ("number_dialled_calls", r.number_dialled), ("profile_calls", r.profile),
-                           ("profile_dialled_calls", r.profile_dialled), ("withheld_dialled_calls", r.withheld_dialled),
-                           ("dialled_calls", r.dialled), ("source_calls", r.source)):
-        for w, n in zip(_WIN, counts):
-            out[f"{prefix}_{w}"] = float(n)
+    for keys, counts in zip(_VELOCITY_KEYS, (r.number, r.number_dialled, r.profile, r.profile_dialled, r.withheld_dialled, r.dialled, r.source)):
+        for key, n in zip(keys, counts):
+            out[key] = float(n)
     out["withheld_share_dialled_1h"] = r.withheld_dialled[2] / r.dialled[2] if r.dialled[2] else NAN
     out["number_dialled_numbers_24h"] = float(r.number_dialled_numbers)
     out["profile_dialled_numbers_24h"] = float(r.profile_dialled_numbers)

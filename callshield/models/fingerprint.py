@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from callshield import sipheaders
+from callshield.memo import Memo
 from callshield.signal import CallSignal
 
 # Headers that come and go per call (identity and privacy choices, forwarding), not
@@ -47,6 +48,34 @@ def _h(text: str, n: int = 16) -> str:
     return hashlib.blake2b(text.encode("utf-8", errors="replace"), digest_size=16).hexdigest()[:n]
 
 
+_PRIVATE_NETS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    is_ip: bool
+    private: bool  # RFC 1918 / CGNAT / link-local / ULA (not documentation ranges)
+    network: str  # /24 or /48 for addresses, the lower-cased name otherwise
+
+
+def HostCache(size: int = 16384) -> "Memo[str, HostInfo]":
+    """Memo of host -> HostInfo: carriers' SBC addresses repeat on every call."""
+    return Memo(_host_info, size)
+
+
+def _host_info(host: str) -> HostInfo:
+    h = host.strip()
+    if h.count(":") == 1:  # host:port
+        h = h.split(":", 1)[0]
+    try:
+        ip = ipaddress.ip_address(h.strip("[]"))
+    except ValueError:
+        return HostInfo(False, False, h.lower())
+    private = any(ip.version == n.version and ip in n for n in _PRIVATE_NETS)
+    return HostInfo(True, private, network_of(str(ip)))
+
+
 def network_of(address: str) -> str:
     """A source address as its /24 (IPv4) or /48 (IPv6) network; text otherwise."""
     try:
@@ -62,28 +91,23 @@ def ua_family(user_agent: str) -> str:
     return _SPACES_RE.sub(" ", _VERSION_RE.sub(r"\1", user_agent.strip().lower()))[:64]
 
 
-def contact_kind(contact: str) -> str:
-    addr = sipheaders.parse_address(contact)
-    if addr is None:
-        return "none" if not contact else "bad"
-    host = addr.host.rsplit(":", 1)[0].strip("[]") if addr.host.count(":") <= 1 else addr.host.strip("[]")
-    try:
-        ip = ipaddress.ip_address(host.split(":")[0] if host.count(":") == 1 else host)
-        kind = "private" if ip.is_private else "ip"
-    except ValueError:
-        kind = "name"
-    return f"{kind}/{addr.uri_params.get('transport', 'udp').lower()}"
+def contact_kind(contact: sipheaders.SipAddress | None, raw: str, hosts: "Memo[str, HostInfo]") -> str:
+    if contact is None:
+        return "none" if not raw else "bad"
+    info = hosts(contact.host)
+    kind = ("private" if info.private else "ip") if info.is_ip else "name"
+    return f"{kind}/{contact.uri_params.get('transport', 'udp').lower()}"
 
 
-def trait_of(signal: CallSignal) -> str:
-    upstream = [network_of(h) for h in sipheaders.via_hosts(signal.via)[1:3]]
+def trait_of(signal: CallSignal, contact: sipheaders.SipAddress | None, via_hosts: list[str], hosts: "Memo[str, HostInfo]", ua: str) -> str:
+    upstream = [hosts(h).network for h in via_hosts[1:3]]
     parts = (
-        network_of(signal.source_ip),
+        hosts(signal.source_ip).network if signal.source_ip else "",
         ",".join(upstream),
-        ua_family(signal.user_agent),
+        ua,
         ",".join(h for h in (n.lower() for n in signal.header_names) if h not in PER_CALL_HEADERS),
         signal.max_forwards.strip(),
-        contact_kind(signal.contact),
+        contact_kind(contact, signal.contact, hosts),
         signal.codecs.strip().lower(),
     )
     return _h("\x1f".join(parts))

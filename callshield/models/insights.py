@@ -67,13 +67,25 @@ def _tf(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _from_e164(e164: str) -> phonenumbers.PhoneNumber | None:
+    """An E.164 string back into a PhoneNumber without a full parse."""
+    for n in (1, 2, 3):
+        cc = e164[1 : 1 + n]
+        if cc.isdigit() and int(cc) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = e164[1 + n :]
+            italian_zero = national.startswith("0")
+            return phonenumbers.PhoneNumber(country_code=int(cc), national_number=int(national or "0"), italian_leading_zero=italian_zero or None)
+    return None
+
+
 def carrier_name(info: NumberInfo) -> str:
+    """The range holder of a valid number (a prefix lookup: the number is known valid)."""
     if not info.valid or not info.e164:
         return "N/A"
-    try:
-        name = pn_carrier.name_for_number(phonenumbers.parse(info.e164), "en")
-    except phonenumbers.NumberParseException:
+    number = _from_e164(info.e164)
+    if number is None:
         return "N/A"
+    name = pn_carrier.name_for_valid_number(number, "en")
     # Commas would split MSet's arguments in the dialplan.
     return name.replace(",", " ").strip() or "N/A"
 

@@ -91,11 +91,13 @@ class CallMemory:
     distinct: dict[str, dict[str, float]] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, list[int]] = field(default_factory=dict)
+    _full_until: dict[str, float] = field(default_factory=dict)
     _since_sweep: int = 0
 
-    def trait_numbers(self, trait: str, now: float) -> int:
-        """Distinct caller numbers seen with this route/device trait in 24 h."""
-        return self._distinct(f"tn|{trait}", now)
+    def trait_numbers(self, trait: str, now: float, cap: int | None = None) -> int:
+        """Distinct caller numbers seen with this route/device trait in 24 h (counting
+        stops at ``cap``: callers only need to know whether the trait is common)."""
+        return self._distinct(f"tn|{trait}", now, cap)
 
     def recall(self, k: CallKeys) -> Recall:
         now = k.timestamp
@@ -158,22 +160,32 @@ class CallMemory:
         s = self.series.get(key)
         return s.counts(now) if s is not None else ZERO
 
-    def _distinct(self, key: str, now: float) -> int:
+    def _distinct(self, key: str, now: float, cap: int | None = None) -> int:
         d = self.distinct.get(key)
         if not d:
             return 0
         horizon = now - HORIZON
-        return sum(1 for t in d.values() if t > horizon)
+        n = 0
+        for t in d.values():
+            if t > horizon:
+                n += 1
+                if n == cap:
+                    break
+        return n
 
     def _add_distinct(self, key: str, value: str, now: float) -> None:
         d = self.distinct.setdefault(key, {})
-        if value in d or len(d) < MAX_DISTINCT:
-            d[value] = max(now, d.get(value, 0.0))
-        else:  # full: replace the oldest entry
-            oldest = min(d, key=d.__getitem__)
-            if d[oldest] < now:
-                del d[oldest]
-                d[value] = now
+        if value not in d and len(d) >= MAX_DISTINCT:
+            if now < self._full_until.get(key, 0.0):
+                return  # full of live values until then: the count is saturated anyway
+            horizon = now - HORIZON
+            live = {v: t for v, t in d.items() if t > horizon}
+            if len(live) >= MAX_DISTINCT:
+                self._full_until[key] = min(live.values()) + HORIZON
+                return
+            d = self.distinct[key] = live
+        if d.get(value, 0.0) < now:
+            d[value] = now
 
     def _sweep(self, now: float) -> None:
         self._since_sweep = 0
