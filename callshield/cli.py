@@ -174,6 +174,28 @@ def _score_stream(stream: TextIO, screener: Screener, keep: Callable[[Any], None
     return bad
 
 
+@main.group("dnc")
+def dnc_group() -> None:
+    """The Do-Not-Call list behind PHONE_DNC (US and CA numbers)."""
+
+
+@dnc_group.command("import")
+@config_option
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@domain_errors
+def dnc_import(config_path: str | None, file: TextIO) -> None:
+    """Import FILE (one number per line, or a CSV with the number first); all or nothing.
+
+    Example: callshield dnc import national-dnc-2026-11.csv
+    """
+    from callshield.store import dnc as dnc_store
+
+    config = _load(config_path)
+    numbers = dnc_store.parse(file.read(), NumberIntel(config.scoring.home_country))
+    n = dnc_store.import_numbers(open_store(config.store.path), numbers, getattr(file, "name", "stdin"))
+    click.echo(f"imported {n} Do-Not-Call numbers")
+
+
 @main.group("lists")
 def lists_group() -> None:
     """Manage the allow and deny lists."""

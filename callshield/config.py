@@ -212,12 +212,30 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True)
+class LookupConfig:
+    """An optional live number-lookup provider for PHONE_ACTIVE and PHONE_PREPAID."""
+
+    url: str = ""
+    token_env: str = "CALLSHIELD_LOOKUP_TOKEN"
+    budget_ms: int = 50
+    cache_ttl: int = 86400
+
+    def validate(self, path: str) -> None:
+        if self.url and not (self.url.startswith(("http://", "https://")) and "{number}" in self.url):
+            raise ConfigError(f"{path}.url", f"must be an http(s) URL containing {{number}}, not {self.url!r}")
+        if not 1 <= self.budget_ms <= 1000:
+            raise ConfigError(f"{path}.budget_ms", f"must be 1-1000 ms (the call waits this long at most), not {self.budget_ms}")
+        _positive(f"{path}.cache_ttl", self.cache_ttl)
+
+
+@dataclass(frozen=True)
 class Config:
     agi: AgiConfig = field(default_factory=AgiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
+    lookup: LookupConfig = field(default_factory=LookupConfig)
 
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):

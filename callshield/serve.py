@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 import time
@@ -17,11 +18,13 @@ from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
 from callshield.history import CallHistory
 from callshield.models.dna import CallDNA
+from callshield.models.lookup import CachedLookup, HttpLookup
 from callshield.models.memory import HORIZON, CallMemory
 from callshield.models.model import load_model
 from callshield.screening import Screener
 from callshield.services import Services
 from callshield.store import calls as call_store
+from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.writer import CallWriter
@@ -40,13 +43,23 @@ def build_services(config: Config) -> Services:
         remembered = memory.replay(call_store.dna_keys_since(db, now - HORIZON))
         for number, profile, fraud in call_store.outcomes(db):
             memory.record_outcome(number, profile, fraud)
-        screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory), model=load_model(config.scoring.model))
+        screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory),
+                            model=load_model(config.scoring.model), dnc=dnc_store.load(db))
     finally:
         db.close()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
-    return Services(config=config, screener=screener, writer=writer)
+    return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config))
+
+
+def build_lookup(config: Config) -> CachedLookup | None:
+    """The optional live lookup; its token comes from the environment, never the file."""
+    if not config.lookup.url:
+        return None
+    budget = config.lookup.budget_ms / 1000
+    provider = HttpLookup(config.lookup.url, timeout=max(1.0, budget * 20), token=os.environ.get(config.lookup.token_env, ""))
+    return CachedLookup(provider, budget=budget, ttl=config.lookup.cache_ttl)
 
 
 async def reload_lists(services: Services) -> None:
@@ -59,6 +72,7 @@ async def reload_lists(services: Services) -> None:
             try:
                 version = await loop.run_in_executor(None, list_store.version, db)
                 if version != services.screener.lists.version:
+                    services.screener.dnc = await loop.run_in_executor(None, dnc_store.load, db)
                     services.screener.lists = await loop.run_in_executor(None, list_store.snapshot, db)
                     log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
             except Exception:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callshield.config import Config
+from callshield.models.lookup import CachedLookup
 from callshield.screening import Screener
 from callshield.store.calls import PendingCall
 from callshield.store.writer import CallWriter
@@ -17,6 +18,7 @@ class Services:
     config: Config
     screener: Screener
     writer: CallWriter | None = None
+    lookup: CachedLookup | None = None
 
     def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""

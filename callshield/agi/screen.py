@@ -33,6 +33,11 @@ async def handle(session: AgiSession, services: Services) -> None:
     replied = None
     try:
         variables = {**screening.insights.channel_variables(), **decision.channel_variables()}
+        caller = screening.facts.caller
+        if services.lookup is not None and caller is not None and caller.valid:
+            live = await services.lookup.get(caller.e164)  # at most lookup.budget_ms
+            variables[dv.PHONE_ACTIVE] = live.text(live.active)
+            variables[dv.PHONE_PREPAID] = live.text(live.prepaid)
         reasons = variables.pop(dv.RISK_REASONS)
         order = (*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES)
         mset = ",".join(f"{name}={variables[name]}" for name in order if name in variables)

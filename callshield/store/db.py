@@ -63,7 +63,12 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["outcomes"].create({"call_id": str, "label": str, "ts": float, "actor": str, "note": str}, pk="call_id")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """The imported Do-Not-Call list (US and CA numbers) behind PHONE_DNC."""
+    db["dnc"].create({"number": str, "source": str, "added_at": float}, pk="number")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -154,3 +154,18 @@ def test_lists_unknown_list_is_a_usage_error(cli: Run) -> None:
 
     assert result.exit_code == 2
     assert "Error: Invalid value for 'allow|deny': 'grey' is not one of 'allow', 'deny'." in result.stderr
+
+
+def test_dnc_import_is_all_or_nothing_and_names_bad_lines(cli: Run, tmp_path) -> None:
+    good = tmp_path / "dnc.csv"
+    good.write_text("number\n+12025550143\n2025550199\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("+12025550111\n+447400123456\nabc\n")
+
+    assert cli("dnc", "import", str(good)).stdout == "imported 2 Do-Not-Call numbers\n"
+    result = cli("dnc", "import", str(bad))
+
+    assert result.exit_code == 1
+    assert "2 bad line(s), nothing imported" in result.stderr
+    assert "line 2: '+447400123456' is not a US or CA number" in result.stderr
+    assert "line 3: 'abc' is not a phone number" in result.stderr
