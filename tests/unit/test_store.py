@@ -26,7 +26,7 @@ from callshield.store.writer import CallWriter
 
 GB_CALLER = "+442079460000"
 US_CALLER = "+12025550143"
-TABLES = {"schema_migrations", "calls", "lists", "audit", "meta", "outcomes"}
+TABLES = {"schema_migrations", "calls", "lists", "audit", "meta", "outcomes", "dnc"}
 
 Call = Callable[..., CallSignal]
 
