@@ -150,8 +150,11 @@ class StatusAction:
     action: str = "deliver"
     destination: str = ""
     announcement: str = ""
+    max_per_hour: int = 0
 
     def validate(self, path: str) -> None:
+        if self.max_per_hour < 0:
+            raise ConfigError(f"{path}.max_per_hour", f"must be 0 (no cap) or more diverted calls per hour, not {self.max_per_hour}")
         if self.action not in ROUTE_ACTIONS:
             raise ConfigError(f"{path}.action", f"must be one of {', '.join(ROUTE_ACTIONS)}, not {self.action!r}")
         if self.action == "divert" and not self.destination:

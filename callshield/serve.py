@@ -16,6 +16,7 @@ from typing import Callable
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
+from callshield.dialplan.policy import DivertCaps
 from callshield.history import CallHistory
 from callshield.models.dna import CallDNA
 from callshield.models.lookup import CachedLookup, HttpLookup
@@ -45,6 +46,8 @@ def build_services(config: Config) -> Services:
             memory.record_outcome(number, profile, fraud)
         screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory),
                             model=load_model(config.scoring.model), dnc=dnc_store.load(db))
+        for ts, destination in call_store.diverts_since(db, now - DivertCaps.WINDOW):
+            screener.routes.caps.record(destination, ts)
     finally:
         db.close()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",

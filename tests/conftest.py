@@ -23,12 +23,15 @@ def callshield_config(ports: Ports, store: Path, **overrides: object) -> dict:
         "agi": {"host": "127.0.0.1", "port": ports.agi, "command_timeout": 1.0, "session_timeout": 3.0},
         "store": {"path": str(store), "flush_interval": 0.05, "reload_interval": 0.1},
         "logging": {"level": "INFO"},
-        "scoring": {"home_country": "GB", "trust_verstat_from": ["127.0.0.0/8"]},
+        # The routing tests need the transparent rule scorer's exact scores; the bundled
+        # model is exercised through Asterisk in test_model_asterisk.py.
+        "scoring": {"home_country": "GB", "trust_verstat_from": ["127.0.0.0/8"], "model": "rules"},
         "routing": {
             "default": {"high_risk": {"action": "divert", "destination": "PJSIP/fraudteam"}},
             "numbers": {
                 "+442070000100": {"route": "PJSIP/agents", "fallback": "PJSIP/overflow"},
                 "+442070000200": {"high_risk": {"action": "reject"}},
+                "+442070000300": {"high_risk": {"max_per_hour": 1}},
             },
         },
     }

@@ -6,6 +6,8 @@ few comparisons.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from callshield.config import NumberPolicy, RoutingConfig, StatusAction, Thresholds
@@ -43,14 +45,15 @@ class RouteDecision:
 
 
 class RoutingTable:
-    def __init__(self, routing: RoutingConfig, intel: NumberIntel):
+    def __init__(self, routing: RoutingConfig, intel: NumberIntel, caps: "DivertCaps | None" = None):
+        self.caps = DivertCaps() if caps is None else caps
         self.default = _resolve(routing.default, None)
         self._by_number = {intel.info(n).key: _resolve(p, self.default) for n, p in routing.numbers.items()}
 
     def policy(self, dialled_key: str) -> Policy:
         return self._by_number.get(dialled_key, self.default)
 
-    def decide(self, policy: Policy, status: str) -> RouteDecision:
+    def decide(self, policy: Policy, status: str, now: float | None = None) -> RouteDecision:
         normal = RouteDecision("deliver", policy.route, policy.fallback, "normal", policy.announcement)
         if status == SAFE:
             return normal
@@ -59,9 +62,39 @@ class RoutingTable:
         if rule.action == "deliver":
             return RouteDecision("deliver", policy.route, policy.fallback, f"risk_policy:{status}:flagged", announcement)
         if rule.action == "divert":
+            if rule.max_per_hour and not self.caps.admit(rule.destination, rule.max_per_hour, time.time() if now is None else now):
+                # The specialist team has had its hourly share: deliver, flagged, and say so.
+                return RouteDecision("deliver", policy.route, policy.fallback, f"risk_policy:{status}:cap_reached", policy.announcement)
             # The normal route stays the fallback: a diverted call is never lost.
             return RouteDecision("divert", rule.destination, policy.route, f"risk_policy:{status}:divert", announcement)
         return RouteDecision(rule.action, "", "", f"risk_policy:{status}:{rule.action}", announcement)
+
+
+class DivertCaps:
+    """Diverted calls per destination in the last hour, in memory (rebuilt from the
+    store's call records at start-up)."""
+
+    WINDOW = 3600.0
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[float]] = {}
+
+    def count(self, destination: str, now: float) -> int:
+        times = self._times.get(destination)
+        if not times:
+            return 0
+        while times and times[0] <= now - self.WINDOW:
+            times.popleft()
+        return len(times)
+
+    def admit(self, destination: str, cap: int, now: float) -> bool:
+        if self.count(destination, now) >= cap:
+            return False
+        self.record(destination, now)
+        return True
+
+    def record(self, destination: str, now: float) -> None:
+        self._times.setdefault(destination, deque()).append(now)
 
 
 def _resolve(p: NumberPolicy, default: Policy | None) -> Policy:

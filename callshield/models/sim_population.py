@@ -77,6 +77,8 @@ def sip_device(rng: random.Random, network: str, stack: str, *, nat: float = 0.5
                max_forwards: int | None = None, origid: bool = False) -> Device:
     """A SIP endpoint of its own (PBX, softphone, dialler) with stable traits."""
     net, st = w.NETWORKS[network], w.STACKS[stack]
+    if max_forwards is None and rng.random() < LOW_MAX_FORWARDS:
+        max_forwards = rng.choice((20, 16, 10))
     public = public_ip(rng)
     behind_nat = rng.random() < nat
     host = private_ip(rng) if behind_nat else public
@@ -105,14 +107,35 @@ def us_ddi(rng: random.Random) -> w.Ddi:
     return rng.choices(w.US_DDIS, cum_weights=_US_DDI_CUM)[0]
 
 
-INTL_COUNTRIES = (("ES", 25), ("FR", 20), ("IE", 15), ("DE", 12), ("AE", 10), ("AU", 8), ("US", 10))
+INTL_COUNTRIES = (("ES", 22), ("FR", 18), ("IE", 13), ("DE", 11), ("AE", 9), ("AU", 7), ("US", 10), ("NG", 6), ("GH", 4))
 FOREIGN_NET = {"ES": "es-mno", "FR": "fr-mno", "IE": "ie-mno", "DE": "de-mno", "AE": "ae-mno", "AU": "au-mno",
-               "US": "us-intl-gw"}
-BUSINESS_STACKS = (("cisco-cube", 30), ("audiocodes", 30), ("3cx", 20), ("asterisk-pjsip", 10), ("freepbx-chansip", 10))
+               "US": "us-intl-gw", "NG": "ng-mno", "GH": "gh-mno"}
+BUSINESS_STACKS = (("cisco-cube", 25), ("audiocodes", 25), ("3cx", 20), ("asterisk-pjsip", 10), ("freepbx-chansip", 10),
+                   ("freeswitch", 10))
+LOW_MAX_FORWARDS = 0.08  # PBXs whose admin (or SBC default) sends a low Max-Forwards
+
+
+BUSINESS_LINES = tuple(d for d in w.GB_DDIS if d.line in (
+    "business-banking", "business-north", "broker-desk", "business-0333", "business-freephone", "wealth",
+    "mortgages", "premier"))
+FIRM_KINDS = ("LLP", "Ltd", "Accountants", "Brokers", "Care Ltd", "Lettings")
+
+
+@dataclass(frozen=True)
+class Firm:
+    """A business whose staff call the bank through one PBX: many numbers, one device,
+    several lines. Brokers, accountants, letting agents: the genuine look-alike of a ring."""
+
+    staff: tuple[Customer, ...]
+    lines: tuple[w.Ddi, ...]
+
+    @property
+    def customer(self) -> Customer:
+        return self.staff[0]
 
 
 class Population:
-    """Customers by pool (GB, US, INTL) and index, plus the bank's branches.
+    """Customers by pool (GB, US, INTL) and index, the bank's branches and business firms.
 
     ``pick`` draws who calls: most calls come from anyone in the pool (so most customers
     call once or twice in a fortnight); a frequent few (4 % of each pool) get 12 % of them.
@@ -120,7 +143,7 @@ class Population:
 
     FREQUENT_SHARE, FREQUENT_CALLS = 0.04, 0.12
 
-    def __init__(self, seed: int, sizes: dict[str, int]):
+    def __init__(self, seed: int, sizes: dict[str, int], firms: int = 0):
         self.seed = seed
         self.sizes = sizes
         self.customer = functools.lru_cache(maxsize=65536)(self._build)
@@ -129,6 +152,32 @@ class Population:
         self.branches = tuple(
             Customer(f"branch-{i:03d}", "BRANCH", (Line(n, n, estate),), "", False, brng.choice(w.GB_DDIS))
             for i, n in enumerate(w.gb_fixed(brng) for _ in range(40)))
+        frng = random.Random(f"{seed}/firms")
+        self.firms = tuple(self._firm(frng, i) for i in range(firms))
+        self.firm_weights = [len(f.staff) for f in self.firms]
+        mrng = random.Random(f"{seed}/monitor")
+        platform = sip_device(mrng, "nl-wholesale", "freeswitch", nat=0.0, max_forwards=70)
+        numbers = [w.gb_fixed(mrng, "+44203") for _ in range(3)]
+        main_lines = tuple(d for d in w.GB_DDIS if d.line in ("retail-main", "cards", "main-0345", "fraud-report",
+                                                                 "lost-stolen-cards", "retail-north"))
+        self.monitor = Firm((Customer("ivr-monitor", "MONITOR", tuple(Line(n, n, platform) for n in numbers), "",
+                                      False, main_lines[0]),), main_lines)
+
+    @staticmethod
+    def _firm(rng: random.Random, i: int) -> Firm:
+        net = "gb-siptrunk" if rng.random() < 0.5 else "gb-business-sip"
+        dev = sip_device(rng, net, pick(rng, BUSINESS_STACKS), nat=0.2)
+        main = w.gb_fixed(rng)
+        own_numbers = rng.random() < 0.5  # else the trunk asserts the switchboard number for everyone
+        block = main[:-3]
+        staff = []
+        lines = rng.sample(BUSINESS_LINES, rng.randint(1, 3))  # each member of staff mostly calls one of them
+        for j, ext in enumerate(sorted(rng.sample(range(1000), rng.randint(3, 40)))):
+            first, last = w.person(rng)
+            number = f"{block}{ext:03d}"
+            staff.append(Customer(f"firm-{i:03d}-{j:02d}", "FIRM", (Line(number, number if own_numbers else main, dev),),
+                                  f"{first} {last}", False, rng.choice(lines)))
+        return Firm(tuple(staff), tuple(lines))
 
     def pick(self, rng: random.Random, pool: str) -> Customer:
         size = self.sizes[pool]
@@ -148,11 +197,13 @@ class Population:
                 lines.append(self._gb_line(rng, rng.choice((0.1, 0.7))))
             return Customer(actor, "GB", tuple(lines), f"{first} {last}", rng.random() < 0.04, gb_ddi(rng))
         if pool == "US":
-            net = pick(rng, (("us-wireless-1", 40), ("us-wireless-2", 30), ("us-cable", 15), ("us-enterprise", 10),
-                             ("us-small-voip", 5)))
+            net = pick(rng, (("us-wireless-1", 39), ("us-wireless-2", 29), ("us-cable", 15), ("us-enterprise", 10),
+                             ("us-small-voip", 4), ("us-cpaas", 3)))
             number = w.us_number(rng)
             if net == "us-enterprise":
                 dev = sip_device(rng, net, pick(rng, (("cisco-cube", 1), ("audiocodes", 1))), nat=0.0, origid=True)
+            elif net == "us-cpaas":  # a virtual number in an app, or a business dialling out through an API
+                dev = sip_device(rng, net, "cpaas-edge", nat=0.0, origid=True)
             elif net == "us-small-voip":
                 dev = sip_device(rng, net, pick(rng, (("asterisk-pjsip", 1), ("3cx", 1), ("freeswitch", 1))), origid=True)
             else:
@@ -184,4 +235,5 @@ class Population:
             net = "gb-siptrunk" if r < 0.93 else "gb-business-sip"
             return Line(n, main, sip_device(rng, net, pick(rng, BUSINESS_STACKS), nat=0.2))
         n = w.gb_voip(rng) if rng.random() < 0.5 else w.gb_fixed(rng)  # consumer VoIP (ATA / softphone)
-        return Line(n, n, sip_device(rng, "gb-voip-a", pick(rng, (("microsip", 1), ("zoiper", 1), ("asterisk-pjsip", 1))), nat=0.9))
+        net = rng.choice(("gb-voip-a", "gb-voip-b"))
+        return Line(n, n, sip_device(rng, net, pick(rng, (("microsip", 1), ("zoiper", 1), ("asterisk-pjsip", 1))), nat=0.9))

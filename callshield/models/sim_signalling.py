@@ -132,7 +132,7 @@ class Renderer:
                 c_host, c_port, c_params, c_user = net.proxy_ip, 5060, "", ""
                 id_host = net.proxy_ip
             else:
-                mf = dev.max_forwards - net.hops - 1
+                mf = min(dev.max_forwards, net.mf_cap) - net.hops - 1
                 vias.append(f"SIP/2.0/UDP {net.proxy_ip}:5060;branch={w.BRANCHES['kamailio'](rng)}")
                 if dev.host != dev.public:
                     vias.append(f"SIP/2.0/{st.transport} {dev.host}:{dev.port};rport={rng.randrange(1024, 65535)};"
@@ -141,7 +141,8 @@ class Renderer:
                     vias.append(f"SIP/2.0/{st.transport} {dev.host}:{dev.port};branch={w.BRANCHES[st.branch](rng)};rport")
                 c_host, c_port, c_params, c_user = dev.host, dev.port, dev.contact_params, st.contact_user or dev.account
                 id_host = dev.host
-            codecs = dev.codecs or net.codecs or st.codecs[0]
+            # An operator's border transcodes to what it carries; providers pass the caller's SDP.
+            codecs = (net.codecs if net.kind == "foreign" else dev.codecs) or net.codecs or st.codecs[0]
             call_id = w.ident(rng, st.call_id, id_host)
             tag = w.ident(rng, st.tag, id_host)
             display = p.name if st.uas[0] else ""
@@ -160,7 +161,7 @@ class Renderer:
                 mf, ua, codecs = 69, trunk.ua, "(alaw|ulaw)"
             else:
                 hops = net.hops + (3 if (name == "us") != (net.country == "US") else 0)
-                start = dev.max_forwards if dev.stack else (st.max_forwards if st else 70)
+                start = min(dev.max_forwards, net.mf_cap) if dev.stack else (st.max_forwards if st else 70)
                 mf = start - hops - 1
                 ua = (dev.ua if dev.stack else (st.uas[len(net.name) % len(st.uas)] if st else "")) or trunk.ua
                 codecs = dev.codecs or net.codecs or (st.codecs[0] if st else "(ulaw|alaw)")

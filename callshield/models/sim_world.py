@@ -1,23 +1,16 @@
 """The simulated world that does not change between seeds (docs/simulation.md).
 
 The contact centre's numbers (DDIs), the four trunks that deliver its calls, the SIP
-stacks and networks callers come from, the number ranges callers are drawn from, and
-the clock (Europe/London and America/New_York local time, computed without tzdata so
-the output does not depend on the machine).
+stacks and networks callers come from, the number ranges callers are drawn from and
+the formats of SIP identifiers. The clock lives in sim_clock.py.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import random
 import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-
-HOUR = 3600.0
-DAY = 86400.0
-
 
 # --- the contact centre's dialled numbers -------------------------------------------
 
@@ -157,7 +150,8 @@ STACKS = {s.name: s for s in (
     Stack("audiocodes", ("Mediant SW/v.7.40A.500.475", "Mediant 800B/v.7.40A.250.003"),
           ("Via", "Max-Forwards", "From", "To", "Call-ID", "CSeq", "Contact", "Supported", "Allow",
            *_PAI_PRIV, "User-Agent", "Content-Type", "Content-Length"),
-          70, ("(g722|alaw)", "(alaw|ulaw)"), "digits@", "digits9", "ac", "TLS", "", "e164", ""),
+          # AudioCodes SBCs cap Max-Forwards at SBCMaxForwardsLimit, 10 by default.
+          10, ("(g722|alaw)", "(alaw|ulaw)"), "digits@", "digits9", "ac", "TLS", "", "e164", ""),
     Stack("cisco-cube", ("Cisco-SIPGateway/IOS-17.9.4a", "Cisco-SIPGateway/IOS-16.12.5"),
           ("Via", "From", "To", "Date", "Call-ID", "Supported", "Min-SE", "Cisco-Guid", "User-Agent", "Allow",
            "CSeq", "Max-Forwards", "Timestamp", "Contact", "Expires", "Allow-Events", *_PAI_PRIV,
@@ -193,6 +187,7 @@ class Network:
     asserts: str = "caller"  # PAI: caller (what the caller sends), account (its own record), never
     sign_prob: float = 0.0   # US: share of calls it signs with a PASSporT
     x5u: str = ""
+    mf_cap: int = 70         # its proxy caps Max-Forwards (Kamailio maxfwd max_limit)
 
 
 NETWORKS = {n.name: n for n in (
@@ -202,7 +197,8 @@ NETWORKS = {n.name: n for n in (
     Network("gb-fixed-3", "fixed", "GB", 2, "(g722|alaw)"),
     Network("gb-siptrunk", "sip_trunk", "GB", 2),
     # Small VoIP providers reach us through the transit, each on its own node.
-    Network("gb-voip-a", "provider", "GB", 1, node="198.51.100.65", proxy_ip="192.0.2.10", domain="sip.voip-a.example"),
+    Network("gb-voip-a", "provider", "GB", 1, node="198.51.100.65", proxy_ip="192.0.2.10", domain="sip.voip-a.example",
+            mf_cap=20),
     Network("gb-voip-b", "provider", "GB", 1, node="198.51.100.66", proxy_ip="192.0.2.20", domain="voice.voip-b.example",
             b2bua="freeswitch", asserts="account"),
     Network("gb-business-sip", "provider", "GB", 1, node="198.51.100.64", proxy_ip="192.0.2.30", domain="trunks.bizsip.example",
@@ -229,6 +225,10 @@ NETWORKS = {n.name: n for n in (
             domain="ims.mnc001.mcc505.3gppnetwork.org", b2bua="ibcf-b"),
     Network("us-intl-gw", "foreign", "US", 4, "(ulaw|g729)", node="198.51.100.75", proxy_ip="192.0.2.107",
             domain="gw.us-intl.example", b2bua="ibcf-a"),
+    Network("ng-mno", "foreign", "NG", 6, "(g729|alaw)", node="198.51.100.76", proxy_ip="192.0.2.108",
+            domain="ims.mnc020.mcc621.3gppnetwork.org", b2bua="ibcf-b"),
+    Network("gh-mno", "foreign", "GH", 6, "(g729|alaw)", node="198.51.100.76", proxy_ip="192.0.2.109",
+            domain="ims.mnc001.mcc620.3gppnetwork.org", b2bua="ibcf-a"),
     # US originating carriers (calls to the US DDIs); they sign with a PASSporT.
     Network("us-wireless-1", "us", "US", 3, "(ulaw|alaw)", domain="ims.wireless-1.example", sign_prob=0.97,
             x5u="https://cr.wireless-1.example/sti/2b7f.pem"),
@@ -256,10 +256,10 @@ GB_MOBILE_BLOCKS = ((7400, 7456), (7458, 7508), (7510, 7523), (7525, 7599), (770
                     (7798, 7828), (7830, 7838), (7840, 7910), (7912, 7936), (7938, 7999))
 _BLOCK_CUM = list(itertools.accumulate(b - a + 1 for a, b in GB_MOBILE_BLOCKS))
 GB_FIXED = (("+44203ddddddd", 8), ("+44207ddddddd", 5), ("+44208ddddddd", 5), ("+44161Ndddddd", 5),
-            ("+44121Ndddddd", 5), ("+44113Ndddddd", 3), ("+44131Ndddddd", 3), ("+44141Ndddddd", 3),
-            ("+44117Ndddddd", 3), ("+44151Ndddddd", 3), ("+44114Ndddddd", 2), ("+44115Ndddddd", 2),
-            ("+44118Ndddddd", 2), ("+441223Nddddd", 1), ("+441865Nddddd", 1), ("+441904Nddddd", 1),
-            ("+442920dddddd", 2), ("+442890dddddd", 1))
+            ("+44121[234567]dddddd", 5), ("+44113[2345]dddddd", 3), ("+44131[2345678]dddddd", 3),
+            ("+44141Ndddddd", 3), ("+44117[2349]dddddd", 3), ("+44151Ndddddd", 3), ("+44114[2345]dddddd", 2),
+            ("+44115[26789]dddddd", 2), ("+44118[2349]dddddd", 2), ("+441223Nddddd", 1), ("+441865Nddddd", 1),
+            ("+441904Nddddd", 1), ("+442920Nddddd", 2), ("+442890Nddddd", 1))
 GB_VOIP = (("+4456dddddddd", 1), ("+4470dddddddd", 2))
 US_AREAS = ("212", "646", "718", "917", "347", "415", "310", "312", "713", "305", "617", "404", "206", "202",
             "214", "469", "832", "678", "703", "571", "954", "407", "720", "303", "602", "480", "702", "215",
@@ -280,8 +280,23 @@ FOREIGN_MOBILE = {
 
 
 def fill(rng: random.Random, template: str) -> str:
-    return "".join(str(rng.randrange(10)) if c == "d" else str(rng.randrange(2, 10)) if c == "N" else c
-                   for c in template)
+    """Expand a number template: 'd' any digit, 'N' 2-9, '[2349]' one of those digits."""
+    out = []
+    i = 0
+    while i < len(template):
+        c = template[i]
+        if c == "d":
+            out.append(str(rng.randrange(10)))
+        elif c == "N":
+            out.append(str(rng.randrange(2, 10)))
+        elif c == "[":
+            end = template.index("]", i)
+            out.append(rng.choice(template[i + 1:end]))
+            i = end
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def gb_mobile(rng: random.Random) -> str:
@@ -387,98 +402,3 @@ BRANCHES = {
     "ac": lambda rng: "z9hG4bKac" + str(rng.randrange(10**8, 10**9)),
     "cisco": lambda rng: "z9hG4bK" + hexs(rng, 6).upper() + hexs(rng, 4).upper(),
 }
-
-
-# --- the clock ------------------------------------------------------------------------
-
-def _nth_sunday(year: int, month: int, n: int) -> datetime:
-    """The n-th Sunday of a month (n = -1: the last one), at 00:00 UTC."""
-    if n > 0:
-        first = datetime(year, month, 1, tzinfo=timezone.utc)
-        return first + timedelta(days=(6 - first.weekday()) % 7 + 7 * (n - 1))
-    nxt = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
-    return nxt - timedelta(days=(nxt.weekday() - 6) % 7)
-
-
-def london_offset(ts: float) -> float:
-    """UTC offset of Europe/London: BST from the last Sunday of March to the last of October, 01:00 UTC."""
-    year = datetime.fromtimestamp(ts, timezone.utc).year
-    on = _nth_sunday(year, 3, -1).timestamp() + HOUR
-    off = _nth_sunday(year, 10, -1).timestamp() + HOUR
-    return HOUR if on <= ts < off else 0.0
-
-
-def new_york_offset(ts: float) -> float:
-    """UTC offset of America/New_York: EDT from the 2nd Sunday of March to the 1st of November, 02:00 local."""
-    year = datetime.fromtimestamp(ts, timezone.utc).year
-    on = _nth_sunday(year, 3, 2).timestamp() + 7 * HOUR
-    off = _nth_sunday(year, 11, 1).timestamp() + 6 * HOUR
-    return -4 * HOUR if on <= ts < off else -5 * HOUR
-
-
-# Relative call volume by local hour and by weekday (Monday first).
-GENUINE_HOURS = (0.04, 0.02, 0.02, 0.02, 0.02, 0.05, 0.15, 0.45, 1.0, 1.55, 1.7, 1.6,
-                 1.35, 1.35, 1.45, 1.35, 1.15, 0.85, 0.6, 0.45, 0.32, 0.22, 0.14, 0.08)
-GENUINE_DAYS = (1.25, 1.05, 1.0, 1.0, 0.95, 0.45, 0.2)
-# Fraudsters need an agent, so they work office hours too, with a later tail.
-FRAUD_HOURS = (0.05, 0.03, 0.03, 0.03, 0.03, 0.05, 0.1, 0.3, 0.9, 1.4, 1.5, 1.4,
-               1.2, 1.3, 1.4, 1.4, 1.3, 1.0, 0.8, 0.6, 0.5, 0.35, 0.2, 0.1)
-FRAUD_DAYS = (1.1, 1.1, 1.05, 1.05, 1.0, 0.6, 0.35)
-# Robocall bursts run whenever the dialler is pointed at us.
-ROBO_HOURS = tuple(0.4 if h < 7 else 1.0 for h in range(24))
-ROBO_DAYS = (1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.7)
-
-
-class Clock:
-    """Hour-by-hour weights over the simulated window, and sampling from them."""
-
-    def __init__(self, start: float, days: float):
-        self.start = start
-        self.end = start + days * DAY
-        self.hours: list[tuple[float, float]] = []  # (start, length) of each hour slot
-        t = start
-        while t < self.end:
-            self.hours.append((t, min(HOUR, self.end - t)))
-            t += HOUR
-
-    def weights(self, hours: tuple[float, ...], days: tuple[float, ...], offset=london_offset) -> list[float]:
-        out = []
-        for t, length in self.hours:
-            local = datetime.fromtimestamp(t + length / 2 + offset(t), timezone.utc)
-            out.append(hours[local.hour] * days[local.weekday()] * length / HOUR)
-        return out
-
-    def sampler(self, weights: list[float]) -> "Sampler":
-        return Sampler(self, weights)
-
-
-class Sampler:
-    def __init__(self, clock: Clock, weights: list[float]):
-        self.clock = clock
-        self.weights = weights
-        self.cum: list[float] = []
-        total = 0.0
-        for w in weights:
-            total += w
-            self.cum.append(total)
-
-    def mass(self, lo: float, hi: float) -> float:
-        """The weight between two times (slot-aligned: whole hours are counted once)."""
-        return self._cum_at(hi) - self._cum_at(lo)
-
-    def _cum_at(self, t: float) -> float:
-        idx = min(len(self.cum), max(0, int((t - self.clock.start) // HOUR)))
-        return self.cum[idx - 1] if idx > 0 else 0.0
-
-    def sample(self, rng: random.Random, lo: float | None = None, hi: float | None = None) -> float:
-        """A time drawn from the weights, optionally between ``lo`` and ``hi`` (hour-aligned)."""
-        c_lo = self._cum_at(lo) if lo is not None else 0.0
-        c_hi = self._cum_at(hi) if hi is not None else self.cum[-1]
-        if c_hi <= c_lo:
-            a = self.clock.start if lo is None else lo
-            b = self.clock.end if hi is None else hi
-            return a + rng.random() * max(0.0, b - a)
-        i = bisect.bisect_right(self.cum, c_lo + rng.random() * (c_hi - c_lo))
-        i = min(i, len(self.cum) - 1)
-        t, length = self.clock.hours[i]
-        return t + rng.random() * length

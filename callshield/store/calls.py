@@ -108,6 +108,11 @@ def dna_keys_since(db: sqlite_utils.Database, since: float) -> Iterator[CallKeys
         yield CallKeys(ts, caller_key or None, profile or "", trait or "", dialled, source or "", bool(withheld))
 
 
+def diverts_since(db: sqlite_utils.Database, since: float) -> Iterator[tuple[float, str]]:
+    """(time, destination) of calls diverted by risk policy since ``since``: the hourly caps."""
+    yield from db.execute("SELECT ts, route FROM calls WHERE ts > ? AND route_action = 'divert' ORDER BY ts", [since])
+
+
 def outcomes(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]]:
     """Confirmed outcomes joined to their calls: (caller number, profile, fraud)."""
     rows = db.execute("SELECT c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id ORDER BY o.ts")

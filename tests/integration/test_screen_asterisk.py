@@ -162,3 +162,14 @@ async def test_a_withheld_call_links_to_the_same_callers_earlier_profile(asteris
     await call(caller, asterisk, numbers["ddi"], from_user="anonymous", extra_headers=[*ua, ("Privacy", "id")])
     profiles = [c.header("X-CallShield-Profile") for c in agents.calls + fraudteam.calls]
     assert len(profiles) == 2 and profiles[0] == profiles[1]
+
+
+async def test_diversions_stop_at_the_hourly_cap_and_calls_are_delivered_flagged(asterisk, callshield, agents, fraudteam, caller, numbers):
+    deny(callshield, numbers["caller"])
+    await call(caller, asterisk, "+442070000300", from_user=numbers["caller"])
+    await call(caller, asterisk, "+442070000300", from_user=numbers["caller"])
+    assert len(fraudteam.calls) == 1 and len(agents.calls) == 1
+    assert header_params(fraudteam.calls[0].header("X-CallShield-Route"))["reason"] == "risk_policy:HIGH_RISK:divert"
+    flagged = agents.calls[0]
+    assert header_params(flagged.header("X-CallShield-Route"))["reason"] == "risk_policy:HIGH_RISK:cap_reached"
+    assert risk_of(flagged)["status"] == "HIGH_RISK"

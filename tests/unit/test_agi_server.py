@@ -149,7 +149,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
 
     async def start(table: dict[str, Handler] | None = None, **overrides: Any) -> AgiServer:
         config = load_config(None, env={}, overrides={"store.path": str(tmp_path / "callshield.db"), "store.flush_interval": 0.02,
-                                                       **overrides})
+                                                       "scoring.model": "rules", **overrides})
         config = dataclasses.replace(config, agi=dataclasses.replace(config.agi, port=0))
         server = AgiServer(build_services(config), table)
         servers.append(server)

@@ -90,3 +90,26 @@ def test_number_keys_are_normalised_to_e164(intel: NumberIntel) -> None:
     routing = RoutingConfig(numbers={"442071234567": NumberPolicy(route="PJSIP/sales")})
 
     assert RoutingTable(routing, intel).policy(DDI).route == "PJSIP/sales"
+
+
+def test_divert_cap_delivers_flagged_past_the_hourly_share(make_config, intel):
+    from callshield.dialplan.policy import RoutingTable
+
+    config = make_config(overrides={"routing.default.high_risk": {"action": "divert", "destination": "PJSIP/fraud", "max_per_hour": 2},
+                                    "routing.default.route": "PJSIP/agents"})
+    table = RoutingTable(config.routing, intel)
+    policy = table.policy("+442071234567")
+    decisions = [table.decide(policy, "HIGH_RISK", now=1000.0 + i) for i in range(3)]
+    later = table.decide(policy, "HIGH_RISK", now=1000.0 + 3601)
+
+    assert [d.action for d in decisions] == ["divert", "divert", "deliver"]
+    assert decisions[2].reason == "risk_policy:HIGH_RISK:cap_reached" and decisions[2].route == "PJSIP/agents"
+    assert later.action == "divert"
+
+
+def test_a_negative_cap_is_refused(make_config):
+    import pytest
+    from callshield.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="routing.default.high_risk.max_per_hour"):
+        make_config(overrides={"routing.default.high_risk": {"max_per_hour": -1}})
