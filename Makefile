@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= callshield.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit integration sandbox bench clean
+.PHONY: install run test unit integration sandbox bench model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,15 @@ integration: install sandbox
 	$(BIN)/python -m pytest -q -m asterisk $(PYTEST_ARGS)
 
 bench: install sandbox
+	$(BIN)/python bench/score.py
 	$(BIN)/python bench/post_dial_delay.py
 	$(BIN)/python bench/agi_screen.py
+
+# Regenerate the bundled Call DNA model (docs/model-card.md): simulated calls, seed 1.
+model: install
+	mkdir -p var
+	$(BIN)/callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
+	$(BIN)/callshield train --config callshield/models/bundled/simulated.yaml --data var/train.jsonl --out callshield/models/bundled/model.txt --seed 1
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

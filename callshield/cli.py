@@ -278,8 +278,11 @@ def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_pa
 @click.option("--db", "db_path", default=None, help="SQLite store path for --from-store (overrides store.path).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Model file to write; its calibration and facts go to OUT.meta.json.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (the same data and seed give the same model).")
+@click.option("--outcome-dropout/--no-outcome-dropout", default=True, show_default=True,
+              help="Also replay the calls with no confirmed outcomes fed back, so the model does not lean on them alone.")
 @domain_errors
-def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_path: str | None, out: str, seed: int) -> None:
+def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_path: str | None, out: str, seed: int,
+          outcome_dropout: bool) -> None:
     """Train the Call DNA model: replay labelled calls, fit LightGBM, calibrate.
 
     The last 20% of the data's time span validates (early stopping) and calibrates.
@@ -291,7 +294,8 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
 
     config = _load(config_path)
     lines, total, sources = _corpus_lines(config, data, from_store, db_path)
-    meta = training.train(lines, config, out, seed=seed, sources=sources, total=total, progress=_progress)
+    meta = training.train(lines, config, out, seed=seed, sources=sources, total=total, progress=_progress,
+                          outcome_dropout=outcome_dropout)
     click.echo(f"wrote {out} and {out}.meta.json ({meta['version']}, {meta['metrics']['trees']} trees)", err=True)
     click.echo(json.dumps(meta["metrics"], indent=2))
 
@@ -300,8 +304,9 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
 @config_option
 @click.option("--data", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False), help="Labelled call signals (JSON Lines, time order); repeat for more files.")
 @click.option("--model", "model_spec", default=None, help="Model file, or 'bundled' [default: scoring.model].")
+@click.option("--no-outcomes", is_flag=True, help="Replay without feeding labels back as confirmed outcomes (a site that confirms none).")
 @domain_errors
-def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None) -> None:
+def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None, no_outcomes: bool) -> None:
     """Evaluate a model on labelled calls; print the metrics as JSON.
 
     ROC-AUC, PR-AUC, recall and false-positive rate at the suspicious and high-risk
@@ -320,7 +325,46 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
     if model is None:
         raise click.ClickException(f"no model to evaluate (scoring.model is {spec!r}); name one with --model")
     lines, total, _ = _corpus_lines(config, data, False, None)
-    corpus = collect(lines, config, total=total, progress=_progress)
+    corpus = collect(lines, config, total=total, progress=_progress, outcome_delay=float("inf") if no_outcomes else 86400.0)
     t = config.routing.default.thresholds
     thresholds = (t.suspicious, t.high_risk) if t is not None else (75, 85)
     click.echo(json.dumps(evaluate(corpus, model, thresholds=thresholds), indent=2))
+
+
+@main.command("simulate")
+@click.option("--calls", type=click.IntRange(min=0), required=True, help="How many calls to write.")
+@click.option("--seed", type=int, required=True, help="Random seed: the same seed and options write a byte-identical file.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="JSON Lines file to write ('-' for stdout).")
+@click.option("--start", default="2026-11-02T00:00:00Z", show_default=True, help="Start of the simulated window (ISO 8601; no zone means UTC).")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=14.0, show_default=True, help="Length of the window in days.")
+@click.option("--fraud-share", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True, help="Share of the calls that are fraud.")
+def simulate_command(calls: int, seed: int, out_path: str, start: str, days: float, fraud_share: float) -> None:
+    """Write simulated, labelled call signals (JSON Lines, in time order).
+
+    Each line is a call signal plus `label` (fraud or genuine), `campaign` and `actor`
+    (docs/simulation.md). A progress bar goes to stderr.
+
+    Example: callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
+    """
+    import os
+
+    from callshield.models.simulate import simulate, write_jsonl
+    from callshield.signal import parse_timestamp
+
+    try:
+        start_ts = parse_timestamp(start)
+    except SignalError:
+        raise click.BadParameter(f"{start!r} is not ISO 8601 (e.g. 2026-11-02T00:00:00Z)", param_hint="--start") from None
+    signals = simulate(calls, seed, start_ts, days, fraud_share)
+    with click.progressbar(length=calls, label="simulating", file=sys.stderr, show_pos=True) as bar:
+        if out_path == "-":
+            counts = write_jsonl(sys.stdout, signals, bar.update)
+        else:
+            tmp = f"{out_path}.part"
+            try:
+                with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+                    counts = write_jsonl(out, signals, bar.update)
+                os.replace(tmp, out_path)
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
+    click.echo(f"wrote {counts['genuine'] + counts['fraud']} calls ({counts['fraud']} fraud) to {out_path}", err=True)

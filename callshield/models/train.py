@@ -1,12 +1,14 @@
 """Train the Call DNA model: replay labelled calls, fit LightGBM, calibrate, write it.
 
 Every labelled call is replayed through the live pipeline (callshield.models.replay),
-so the history features are what the service would have computed. The last 20% of the
-corpus's time span is the validation split: LightGBM stops early on it, and an
-isotonic map from raw score to probability is fitted on it. The model file is
-LightGBM's text format; ``<model>.meta.json`` holds the features, the calibration
-points, the parameters, a summary of the data and the validation metrics. For a
-given corpus, seed and callshield the output is the same, byte for byte.
+so the history features are what the service would have computed; by default twice,
+with confirmed outcomes fed back a day after each call and with none ("outcome
+dropout", see ``train``). The last 20% of the corpus's time span is the validation
+split: LightGBM stops early on it, and an isotonic map from raw score to probability
+is fitted on it. The model file is LightGBM's text format; ``<model>.meta.json`` holds
+the features, the calibration points, the parameters, a summary of the data and the
+validation metrics. For a given corpus, config, seed and callshield the output is the
+same, byte for byte (one thread, ``deterministic``, no clock in the meta).
 
 Example: callshield train --data var/train.jsonl --out var/model.txt --seed 1
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,13 +31,14 @@ import numpy as np
 from callshield.config import Config
 from callshield.errors import CallshieldError, SignalError
 from callshield.models.features import FEATURE_NAMES
-from callshield.models.replay import replay
+from callshield.models.replay import DEFAULT_OUTCOME_DELAY, replay
 from callshield.signal import parse_timestamp
 
 VALID_SHARE = 0.2
 NUM_ROUNDS = 400
 EARLY_STOPPING = 40
 MODEL_FORMAT = 1
+_CHUNK = 4096
 
 # Sensible for 10^4-10^6 rows of 145 mostly binary/count features. Depth and round caps
 # also bound the cost of the compiled call-path evaluator (callshield.models.fastpath).
@@ -156,36 +161,59 @@ def store_lines(db: Any) -> Iterator[dict]:
     few confirmed outcomes they are lower than they were live (see docs/model-card.md).
     """
     rows = db.execute(
-        "SELECT c.signal, o.label, o.actor FROM calls c JOIN outcomes o ON o.call_id = c.id"
+        "SELECT c.signal, o.label FROM calls c JOIN outcomes o ON o.call_id = c.id"
         " WHERE o.label IN ('fraud', 'genuine') ORDER BY c.ts, c.id")
-    for signal, label, actor in rows:
+    for signal, label in rows:
         data = json.loads(signal)
-        data.update(label=label, campaign=f"store_{label}", actor=actor or "")
+        # outcomes.actor is who confirmed the outcome, not who called: no caller actor here
+        data.update(label=label, campaign=f"store_{label}", actor="")
         yield data
 
 
-def collect(lines: Iterable[dict], config: Config, *, total: int | None = None, progress: Progress | None = None) -> Corpus:
-    """Replay labelled signals and keep what training and evaluation need."""
-    rows: list[list[float]] = []
-    y: list[int] = []
-    ts: list[float] = []
-    campaign: list[str] = []
-    actor: list[str] = []
-    profile: list[str] = []
-    rule: list[int] = []
+def collect(lines: Iterable[dict], config: Config, *, total: int | None = None, progress: Progress | None = None,
+            outcome_delay: float = DEFAULT_OUTCOME_DELAY) -> Corpus:
+    """Replay labelled signals and keep what training and evaluation need.
+
+    Each call's label feeds back into memory ``outcome_delay`` seconds later (as a
+    confirmed outcome would); ``math.inf`` replays with no outcomes at all.
+    """
+    return collect_many(lines, config, (outcome_delay,), total=total, progress=progress)[0]
+
+
+def collect_many(lines: Iterable[dict], config: Config, delays: Sequence[float], *, total: int | None = None,
+                 progress: Progress | None = None) -> list[Corpus]:
+    """One pass over ``lines``, replayed in lockstep once per outcome delay."""
+    streams = itertools.tee(lines, len(delays))
+    replays = [replay(stream, config, outcome_delay=d) for stream, d in zip(streams, delays)]
+    width = len(FEATURE_NAMES)
+    parts: list[dict[str, list[Any]]] = [{k: [] for k in ("X", "pending", "y", "ts", "campaign", "actor", "profile", "rule")} for _ in delays]
     with _bar(progress, "replaying calls", total) as bar:
-        for n, row in enumerate(replay(lines, config), 1):
-            rows.append(row.vector)
-            y.append(row.fraud)
-            ts.append(row.timestamp)
-            campaign.append(row.campaign)
-            actor.append(row.actor)
-            profile.append(row.profile)
-            rule.append(row.rule_score)
+        for n, rows in enumerate(zip(*replays), 1):
+            for part, row in zip(parts, rows):
+                part["pending"].append(row.vector)
+                part["y"].append(row.fraud)
+                part["ts"].append(row.timestamp)
+                part["campaign"].append(row.campaign)
+                part["actor"].append(row.actor)
+                part["profile"].append(row.profile)
+                part["rule"].append(row.rule_score)
+                if len(part["pending"]) == _CHUNK:  # lists of floats take 4x the memory
+                    part["X"].append(np.asarray(part["pending"], dtype=np.float64))
+                    part["pending"] = []
             if n % 1000 == 0:
                 bar.update(1000)
-    X = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURE_NAMES))
-    return Corpus(X, np.asarray(y, dtype=np.int8), np.asarray(ts, dtype=np.float64), campaign, actor, profile, np.asarray(rule, dtype=np.int16))
+    out = []
+    for p in parts:
+        blocks = p["X"] + [np.asarray(p["pending"], dtype=np.float64).reshape(len(p["pending"]), width)]
+        out.append(Corpus(np.vstack(blocks), np.asarray(p["y"], dtype=np.int8), np.asarray(p["ts"], dtype=np.float64),
+                          p["campaign"], p["actor"], p["profile"], np.asarray(p["rule"], dtype=np.int16)))
+    return out
+
+
+def concat(corpora: Sequence[Corpus]) -> Corpus:
+    return Corpus(np.vstack([c.X for c in corpora]), np.concatenate([c.y for c in corpora]), np.concatenate([c.ts for c in corpora]),
+                  [x for c in corpora for x in c.campaign], [x for c in corpora for x in c.actor],
+                  [x for c in corpora for x in c.profile], np.concatenate([c.rule_score for c in corpora]))
 
 
 class _NoBar:
@@ -207,10 +235,12 @@ def _bar(progress: Progress | None, label: str, length: int | None) -> Any:
 
 
 def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic regression of y on x (pool adjacent violators) as monotone points.
+    """Isotonic regression of y on x (pool adjacent violators), as monotone points.
 
-    Each pooled block gives its first and last x at the block's mean y; between blocks
-    the map interpolates linearly, beyond the ends it is constant.
+    Each pooled block becomes one point: its mean x and its mean y (the "centred"
+    isotonic fit): between points the map interpolates linearly, beyond the ends it is
+    constant. Unlike the step function it does not give every call of a wide block the
+    same probability, and the points strictly increase in both x and y.
     """
     if len(x) == 0:
         raise TrainError("cannot calibrate on an empty validation split")
@@ -218,23 +248,19 @@ def isotonic(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
     xs, ys = np.asarray(x, dtype=np.float64)[order], np.asarray(y, dtype=np.float64)[order]
     ux, start, count = np.unique(xs, return_index=True, return_counts=True)
     sums = np.add.reduceat(ys, start)
-    # blocks: [sum, weight, first x, last x]
-    blocks: list[list[float]] = []
+    blocks: list[list[float]] = []  # [sum of y, weight, sum of x]
     for xv, s, w in zip(ux.tolist(), sums.tolist(), count.tolist()):
-        blocks.append([s, float(w), xv, xv])
+        blocks.append([s, float(w), xv * w])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] >= blocks[-1][0] / blocks[-1][1]:
-            s2, w2, _, last = blocks.pop()
+            s2, w2, x2 = blocks.pop()
             blocks[-1][0] += s2
             blocks[-1][1] += w2
-            blocks[-1][3] = last
-    px: list[float] = []
-    py: list[float] = []
-    for s, w, first, last in blocks:
-        mean = min(1.0, max(0.0, s / w))
-        for xv in (first, last) if last > first else (first,):
-            px.append(float(xv))
-            py.append(float(mean))
-    return px, py
+            blocks[-1][2] += x2
+    px = [b[2] / b[1] for b in blocks]
+    py = [min(1.0, max(0.0, b[0] / b[1])) for b in blocks]
+    for i in range(1, len(px)):  # float rounding of the means must not break monotony
+        px[i] = max(px[i], np.nextafter(px[i - 1], np.inf))
+    return [float(v) for v in px], py
 
 
 def apply_calibration(points: tuple[Sequence[float], Sequence[float]], raw: np.ndarray) -> np.ndarray:
@@ -248,13 +274,17 @@ def split_by_time(ts: np.ndarray, valid_share: float = VALID_SHARE) -> np.ndarra
     """True for the training part: calls before the last ``valid_share`` of the time span."""
     if len(ts) == 0:
         raise TrainError("no labelled calls to train on")
-    cut = ts[0] + (1.0 - valid_share) * (ts[-1] - ts[0])
-    return ts < cut
+    lo, hi = float(ts.min()), float(ts.max())
+    return ts < lo + (1.0 - valid_share) * (hi - lo)
 
 
 def fit(corpus: Corpus, *, seed: int = 1, params: dict[str, Any] | None = None, num_rounds: int = NUM_ROUNDS,
         progress: Progress | None = None) -> tuple[str, dict[str, Any]]:
-    """Train, stop early and calibrate; the model text and its meta (without file facts)."""
+    """Train, stop early and calibrate; the model text and its meta (without file facts).
+
+    ``corpus`` may hold several replays of the same calls (see ``train``): the split is
+    by time, so every replay of a call falls on the same side.
+    """
     import lightgbm
 
     from callshield.models.evaluate import average_precision, expected_calibration_error, roc_auc
@@ -337,8 +367,18 @@ def write_model(out: str | Path, text: str, meta: dict[str, Any], *, sources: li
 
 def train(lines: Iterable[dict], config: Config, out: str | Path, *, seed: int = 1, sources: list[dict[str, Any]] | None = None,
           total: int | None = None, progress: Progress | None = None, params: dict[str, Any] | None = None,
-          num_rounds: int = NUM_ROUNDS) -> dict[str, Any]:
-    """Replay, fit, calibrate and write ``out`` and ``out.meta.json``; returns the meta."""
-    corpus = collect(lines, config, total=total, progress=progress)
-    text, meta = fit(corpus, seed=seed, params=params, num_rounds=num_rounds, progress=progress)
+          num_rounds: int = NUM_ROUNDS, outcome_dropout: bool = True) -> dict[str, Any]:
+    """Replay, fit, calibrate and write ``out`` and ``out.meta.json``; returns the meta.
+
+    With ``outcome_dropout`` the calls are replayed twice, once with confirmed outcomes
+    fed back a day later and once with none, and the model learns from both: a site
+    that confirms few outcomes (or none yet) still gets a model that reads the route,
+    the device and the behaviour rather than waiting for KNOWN_FRAUDSTER.
+    """
+    delays = (DEFAULT_OUTCOME_DELAY, math.inf) if outcome_dropout else (DEFAULT_OUTCOME_DELAY,)
+    corpora = collect_many(lines, config, delays, total=total, progress=progress)
+    text, meta = fit(concat(corpora), seed=seed, params=params, num_rounds=num_rounds, progress=progress)
+    meta["data"]["replays"] = [{"outcome_delay_s": None if math.isinf(d) else d} for d in delays]
+    meta["data"]["rows_per_call"] = len(delays)  # the training/validation counts are rows
+    meta["data"]["all"] = corpora[0].summary()
     return write_model(out, text, meta, sources=sources or [], seed=seed)
