@@ -46,7 +46,7 @@ bench: install sandbox
 # Regenerate the bundled Call DNA model (docs/model-card.md): simulated calls, seed 1.
 model: install
 	mkdir -p var
-	$(BIN)/callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
+	$(BIN)/callshield simulate --calls 400000 --seed 1 --out var/train.jsonl
 	$(BIN)/callshield train --config callshield/models/bundled/simulated.yaml --data var/train.jsonl --out callshield/models/bundled/model.txt --seed 1
 
 clean:

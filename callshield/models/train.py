@@ -377,8 +377,11 @@ def train(lines: Iterable[dict], config: Config, out: str | Path, *, seed: int =
     """
     delays = (DEFAULT_OUTCOME_DELAY, math.inf) if outcome_dropout else (DEFAULT_OUTCOME_DELAY,)
     corpora = collect_many(lines, config, delays, total=total, progress=progress)
-    text, meta = fit(concat(corpora), seed=seed, params=params, num_rounds=num_rounds, progress=progress)
+    summary = corpora[0].summary()
+    corpus = concat(corpora)
+    del corpora  # one copy of the rows is enough (they are ~1 KB each)
+    text, meta = fit(corpus, seed=seed, params=params, num_rounds=num_rounds, progress=progress)
     meta["data"]["replays"] = [{"outcome_delay_s": None if math.isinf(d) else d} for d in delays]
     meta["data"]["rows_per_call"] = len(delays)  # the training/validation counts are rows
-    meta["data"]["all"] = corpora[0].summary()
+    meta["data"]["all"] = summary
     return write_model(out, text, meta, sources=sources or [], seed=seed)
