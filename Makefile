@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-CONFIG ?= callshield.yaml
+# make run CONFIG=/path/to.yaml; by default ./callshield.yaml if present, else the built-in defaults
+CONFIG ?=
 PYTEST_ARGS ?=
 
 .PHONY: install run test unit integration sandbox bench model clean
@@ -21,7 +22,7 @@ install: $(STAMP)
 
 run: install
 	mkdir -p var
-	$(BIN)/callshield serve --config $(CONFIG)
+	$(BIN)/callshield serve $(if $(CONFIG),--config $(CONFIG),)
 
 # The Asterisk sandbox (Debian sid tree with Debian's asterisk package) is cached in
 # /var/cache/callshield/asterisk-sid; provisioning needs root (CI runs as root).
