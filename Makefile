@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?=
 PYTEST_ARGS ?=
 
-.PHONY: install run test unit integration sandbox bench model clean
+.PHONY: install run test unit integration sandbox bench model model-eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ model: install
 	mkdir -p var
 	$(BIN)/callshield simulate --calls 400000 --seed 1 --out var/train.jsonl
 	$(BIN)/callshield train --config callshield/models/bundled/simulated.yaml --data var/train.jsonl --out callshield/models/bundled/model.txt --seed 1
+
+# Evaluate the bundled model on a held-out simulated corpus (another seed).
+model-eval: install
+	mkdir -p var
+	$(BIN)/callshield simulate --calls 200000 --seed 2 --out var/heldout.jsonl
+	$(BIN)/callshield eval --config callshield/models/bundled/simulated.yaml --data var/heldout.jsonl --model callshield/models/bundled/model.txt > var/model-eval.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -182,11 +182,21 @@ def evaluate(corpus: Corpus, model: Any, *, thresholds: tuple[int, int] = (75, 8
         "high_risk_rate_genuine": at_h["fpr"],
         "genuine_withheld_high_risk": _rate(score[gw] >= high),
         "genuine_withheld_calls": int(gw.sum()),
+        "genuine_withheld_callers_high_risk": _callers_flagged(corpus, gw, score >= high),
+        "genuine_withheld_callers": len({corpus.actor[i] for i in np.flatnonzero(gw)}),
         "campaigns": campaigns,
         "linking": link,
     }
     out["targets"] = _targets(out, recall2, fpr2, suspicious, high)
     return out
+
+
+def _callers_flagged(corpus: Corpus, calls: np.ndarray, flagged: np.ndarray) -> float | None:
+    """Share of the callers (actors) among ``calls`` with at least one flagged call."""
+    seen: dict[str, bool] = {}
+    for i in np.flatnonzero(calls):
+        seen[corpus.actor[i]] = seen.get(corpus.actor[i], False) or bool(flagged[i])
+    return round(sum(seen.values()) / len(seen), 6) if seen else None
 
 
 def _targets(m: dict[str, Any], recall2: float, fpr2: float, suspicious: int, high: int) -> dict[str, Any]:
@@ -196,7 +206,8 @@ def _targets(m: dict[str, Any], recall2: float, fpr2: float, suspicious: int, hi
         "recall >= 0.90 at FPR <= 2%": recall2 >= 0.90,
         f"genuine HIGH_RISK (>= {high}) <= 1%": at_h["fpr"] <= 0.01,
         f"fraud caught at HIGH_RISK (>= {high}) >= 85%": at_h["recall"] >= 0.85,
-        "genuine withheld HIGH_RISK <= 5%": m["genuine_withheld_high_risk"] is not None and m["genuine_withheld_high_risk"] <= 0.05,
+        "genuine withheld callers HIGH_RISK <= 5%": (m["genuine_withheld_callers_high_risk"] is not None
+                                                     and m["genuine_withheld_callers_high_risk"] <= 0.05),
         "fraud withheld linking >= 90%": (m["linking"]["fraud_withheld_linked"] or 0.0) >= 0.90,
     }
     return {"all_met": all(checks.values()), **checks}

@@ -78,7 +78,7 @@ def parse_model(text: str) -> TextModel:
     if not end:
         raise ModelFormatError("the model is truncated (no 'end of trees')")
     trees = []
-    for n, block in enumerate(b for b in body.split("Tree=")[1:]):
+    for n, block in enumerate(body.split("Tree=")[1:]):
         trees.append(_tree(n, _fields(block), n_features))
     if not trees:
         raise ModelFormatError("the model has no trees")
@@ -101,9 +101,6 @@ def _tree(n: int, f: dict[str, str], n_features: int) -> Tree:
             raise ModelFormatError(f"tree {n} is a linear tree")
         if f.get("num_cat", "0") != "0":
             raise ModelFormatError(f"tree {n} has categorical splits")
-        shrinkage_ok = "leaf_value" in f
-        if not shrinkage_ok:
-            raise KeyError("leaf_value")
         leaf_value = tuple(float(v) for v in f["leaf_value"].split())
         if num_leaves == 1:
             return Tree((), (), (), (), (), leaf_value, ())

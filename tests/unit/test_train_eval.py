@@ -190,7 +190,10 @@ def test_eval_prints_every_metric(corpus_dir: Path, trained: Path) -> None:
     assert result.exit_code == 0, result.output
     m = json.loads(result.stdout)
     assert {"roc_auc", "pr_auc", "at_75", "at_85", "recall_at_1pct_fpr", "recall_at_2pct_fpr", "ece_10", "base_rate",
-            "high_risk_rate_genuine", "genuine_withheld_high_risk", "campaigns", "linking", "targets"} <= set(m)
+            "high_risk_rate_genuine", "genuine_withheld_high_risk", "genuine_withheld_callers_high_risk", "campaigns",
+            "linking", "targets"} <= set(m)
+    assert 0.0 <= m["genuine_withheld_callers_high_risk"] <= 1.0
+    assert 0 < m["genuine_withheld_callers"] <= m["genuine_withheld_calls"]
     for at in (m["at_75"], m["at_85"]):
         assert set(at) == {"recall", "fpr", "precision_at_base_rate", "flagged_share_at_base_rate"}
         assert 0.0 <= at["fpr"] <= at["flagged_share_at_base_rate"] * 500 + 1
