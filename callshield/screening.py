@@ -22,6 +22,7 @@ from callshield.dialplan.policy import SUSPICIOUS, RoutingTable
 from callshield.facts import CallFacts, derive_facts
 from callshield.history import CallHistory, Observation, Velocity
 from callshield.lists import ListSnapshot
+from callshield.memo import Memo
 from callshield.models.dna import CallDNA, DnaReading
 from callshield.models.insights import Insights, carrier_name, insights
 from callshield.models.reasons import Reason, ScoreResult
@@ -72,7 +73,7 @@ class Screener:
         self.routes = RoutingTable(config.routing, self.intel)
         self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.scoring.trust_verstat_from)
         self.new_id = new_id
-        self._carriers: dict[str, str] = {}
+        self._carrier = Memo(carrier_name, 65536)
 
     def screen(self, signal: CallSignal) -> Screening:
         started = time.perf_counter()
@@ -115,7 +116,7 @@ class Screener:
         )
         phone = insights(
             facts.caller,
-            carrier=self._carrier(facts),
+            carrier=self._carrier(facts.caller) if facts.caller is not None else "N/A",
             score=result.score,
             status=status,
             suspicious_at=policy.thresholds.suspicious,
@@ -124,14 +125,3 @@ class Screener:
         )
         elapsed = (time.perf_counter() - started) * 1e6
         return Screening(signal, facts, velocity, decision, elapsed, rules.score, reading, phone)
-
-    def _carrier(self, facts: CallFacts) -> str:
-        caller = facts.caller
-        if caller is None:
-            return "N/A"
-        name = self._carriers.get(caller.key)
-        if name is None:
-            if len(self._carriers) > 65536:
-                self._carriers.clear()
-            name = self._carriers[caller.key] = carrier_name(caller)
-        return name

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from callshield.facts import CallFacts
 from callshield.lists import ListSnapshot
-from callshield.models.features import FeatureInput, extract, vector
+from callshield.models.features import FeatureInput, extract, vector, zone_for
 from callshield import sipheaders
 from callshield.memo import Memo
 from callshield.models.fingerprint import HostCache, Profile, profile_of, trait_of, ua_family
@@ -35,6 +35,7 @@ class CallDNA:
         self.common_after = common_after
         self.hosts = HostCache()
         self.ua_family = Memo(ua_family, 4096)
+        self.zones = Memo(zone_for, 4096)
 
     def observe(self, signal: CallSignal, facts: CallFacts, lists: ListSnapshot, rule_score: int) -> DnaReading:
         contact = sipheaders.parse_address(signal.contact)
@@ -46,6 +47,7 @@ class CallDNA:
         profile = profile_of(trait, number, distinct, self.common_after)
         keys = CallKeys(signal.timestamp, number, profile.profile, trait, facts.dialled.key, signal.source_ip, facts.withheld)
         recall = self.memory.recall(keys)
-        features = extract(FeatureInput(signal, facts, recall, profile, distinct, lists, rule_score, contact, via_hosts, self.hosts, ua))
+        features = extract(FeatureInput(signal, facts, recall, profile, distinct, lists, rule_score, contact, via_hosts, self.hosts, ua,
+                                        self.zones(facts.dialled.e164)))
         self.memory.record(keys)
         return DnaReading(profile, recall, features, vector(features), keys)

@@ -8,7 +8,6 @@ and a test fails when a feature is undocumented or the extractor and the table d
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,15 +169,18 @@ class FeatureInput:
     via_hosts: list[str]
     hosts: "Memo[str, HostInfo]"
     ua_family: str
+    zone: ZoneInfo
 
 
 def _b(value: bool) -> float:
     return 1.0 if value else 0.0
 
 
-@functools.lru_cache(maxsize=4096)
-def zone_for(e164: str, region: str) -> ZoneInfo:
-    """The dialled number's time zone (its first one for multi-zone countries)."""
+def zone_for(e164: str) -> ZoneInfo:
+    """The dialled number's time zone (its first one for multi-zone countries); UTC when
+    there is no number. Memoised by its caller (CallDNA): dialled numbers repeat."""
+    if not e164:
+        return ZoneInfo("UTC")
     try:
         zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164))
         name = zones[0] if zones and zones[0] != "Etc/Unknown" else "UTC"
@@ -315,7 +317,7 @@ def extract(x: FeatureInput) -> dict[str, float]:
     for c, key in _CODEC_KEYS:
         out[key] = 1.0 if c in codecs else 0.0
 
-    local = datetime.fromtimestamp(s.timestamp, zone_for(f.dialled.e164, f.dialled.region)) if f.dialled.e164 else datetime.utcfromtimestamp(s.timestamp)
+    local = datetime.fromtimestamp(s.timestamp, x.zone)
     hour = local.hour + local.minute / 60.0
     out["hour"] = float(local.hour)
     out["hour_sin"] = math.sin(2 * math.pi * hour / 24)
