@@ -202,12 +202,38 @@ def _default_policy() -> NumberPolicy:
 
 
 @dataclass(frozen=True)
+class AccessConfig:
+    """Invoking dial plans and personal overrides by telephone (access codes + PIN)."""
+
+    override_dial: str = "Local/{number}@callshield-outbound"
+    override_hours: float = 12.0
+    pin_attempts: int = 3
+    global_pin_attempts: int = 10
+    lockout_minutes: int = 15
+    digit_timeout: float = 8.0
+
+    def validate(self, path: str) -> None:
+        if "{number}" not in self.override_dial:
+            raise ConfigError(f"{path}.override_dial", f"must contain {{number}} (where the override's phone number goes), not {self.override_dial!r}")
+        _dial_string(f"{path}.override_dial", self.override_dial.replace("{number}", "+447700900123"))
+        if not 0 < self.override_hours <= 24 * 31:
+            raise ConfigError(f"{path}.override_hours", f"must be more than 0 and at most 744 (31 days), not {self.override_hours}")
+        _positive(f"{path}.pin_attempts", self.pin_attempts)
+        _positive(f"{path}.global_pin_attempts", self.global_pin_attempts)
+        _positive(f"{path}.lockout_minutes", self.lockout_minutes)
+        if not 1 <= self.digit_timeout <= 60:
+            raise ConfigError(f"{path}.digit_timeout", f"must be 1-60 seconds, not {self.digit_timeout}")
+
+
+@dataclass(frozen=True)
 class RoutingConfig:
     default: NumberPolicy = field(default_factory=_default_policy)
     numbers: dict[str, NumberPolicy] = field(default_factory=dict)
+    access: AccessConfig = field(default_factory=AccessConfig)
 
     def validate(self, path: str) -> None:
         self.default.validate(f"{path}.default")
+        self.access.validate(f"{path}.access")
         for number, policy in self.numbers.items():
             if not re.fullmatch(r"\+?[0-9]{2,20}", number):
                 raise ConfigError(f"{path}.numbers.{number}", "a dialled number must be digits with an optional leading + (e.g. '+442071234567')")

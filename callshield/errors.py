@@ -48,3 +48,23 @@ class StoreError(CallshieldError):
 
 class ListError(CallshieldError):
     """A deny/allow list operation is invalid (bad number, unknown list)."""
+
+
+class RoutingError(CallshieldError):
+    """A numbers, dial-plan, override or staff change is invalid (unknown number or plan,
+    bad dial string, slot taken, ...). Nothing was changed."""
+
+
+class PinError(CallshieldError):
+    """A PIN is malformed, wrong, or the caller is locked out after repeated failures."""
+
+
+class ImportRejected(CallshieldError):
+    """A CSV import was refused whole; ``problems`` lists every bad line with its reason."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:200])
+        more = f"\n  ... and {len(problems) - 200} more" if len(problems) > 200 else ""
+        super().__init__(f"{source}: nothing imported, {len(problems)} problem(s):\n{shown}{more}")

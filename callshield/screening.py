@@ -92,7 +92,7 @@ class Screener:
                 score, reasons = self.model.score(reading, explain=True)
             result = ScoreResult(score, reasons or rules.reasons, self.model.name)
         status = policy.status(result.score)
-        route = self.routes.decide(policy, status, signal.timestamp)
+        route = self.routes.decide(facts.dialled.key, policy, status, signal.timestamp)
         att = facts.attestation
         decision = Decision(
             call_id=call_id,

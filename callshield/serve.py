@@ -16,6 +16,7 @@ from typing import Callable
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
+from callshield.dialplan.control import RouteControl
 from callshield.dialplan.policy import DivertCaps
 from callshield.history import CallHistory
 from callshield.models.dna import CallDNA
@@ -28,6 +29,7 @@ from callshield.store import calls as call_store
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
 from callshield.store import open_store
+from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
 
 log = logging.getLogger("callshield.serve")
@@ -50,10 +52,14 @@ def build_services(config: Config) -> Services:
             screener.routes.caps.record(destination, ts)
     finally:
         db.close()
+    # The serve's own connection for routing changes by phone and the route-state reloads.
+    routing = RoutingStore(open_store(config.store.path, migrate=False), screener.intel, screener.routes.configured_numbers())
+    control = RouteControl(routing, screener.routes)
+    control.refresh()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
-    return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config))
+    return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control)
 
 
 def build_lookup(config: Config) -> CachedLookup | None:
@@ -65,8 +71,9 @@ def build_lookup(config: Config) -> CachedLookup | None:
     return CachedLookup(provider, budget=budget, ttl=config.lookup.cache_ttl)
 
 
-async def reload_lists(services: Services) -> None:
-    """Swap in a new list snapshot whenever the store's lists_version moves."""
+async def reload_state(services: Services) -> None:
+    """Swap in a new list snapshot whenever the store's lists_version moves, and the
+    route state whenever routes_version moves (changes from the CLI)."""
     db = open_store(services.config.store.path, migrate=False)
     loop = asyncio.get_running_loop()
     try:
@@ -80,6 +87,11 @@ async def reload_lists(services: Services) -> None:
                     log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
             except Exception:
                 log.exception("reloading the deny/allow lists failed; keeping the previous lists")
+            if services.control is not None:
+                try:
+                    await loop.run_in_executor(None, services.control.refresh)
+                except Exception:
+                    log.exception("reloading the route state failed; keeping the previous routes")
     finally:
         db.close()
 
@@ -112,7 +124,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     agi = AgiServer(services)
-    tasks = [asyncio.create_task(reload_lists(services), name="reload-lists")]
+    tasks = [asyncio.create_task(reload_state(services), name="reload-state")]
     if config.agi.watchdog_timeout > 0:
         watchdog = LoopWatchdog(agi.sockets, config.agi.watchdog_timeout)
         tasks.append(asyncio.create_task(watchdog.heartbeat(), name="watchdog"))
@@ -133,3 +145,5 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
                 await task
         if services.writer is not None:
             services.writer.close()
+        if services.control is not None:
+            services.control.store.db.close()

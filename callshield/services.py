@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callshield.config import Config
+from callshield.dialplan.control import RouteControl
 from callshield.models.lookup import CachedLookup
 from callshield.screening import Screener
 from callshield.store.calls import PendingCall
@@ -19,6 +20,7 @@ class Services:
     screener: Screener
     writer: CallWriter | None = None
     lookup: CachedLookup | None = None
+    control: RouteControl | None = None
 
     def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""

@@ -11,9 +11,12 @@ from collections import deque
 from dataclasses import dataclass
 
 from callshield.config import NumberPolicy, RoutingConfig, StatusAction, Thresholds
+from callshield.dialplan.health import TrunkHealth
+from callshield.dialplan.state import RouteState
 from callshield.numbers import NumberIntel
 
 SAFE, SUSPICIOUS, HIGH_RISK = "SAFE", "SUSPICIOUS", "HIGH_RISK"
+BLOCKING = ("reject", "announce_hangup")
 
 
 @dataclass(frozen=True)
@@ -45,29 +48,67 @@ class RouteDecision:
 
 
 class RoutingTable:
-    def __init__(self, routing: RoutingConfig, intel: NumberIntel, caps: "DivertCaps | None" = None):
+    """The route decision, in this order (docs/routing.md):
+
+    0. the risk policy's blocks (reject, announce_hangup): a blocked caller stays
+       blocked whatever the routing;
+    1. a live personal override of the dialled number   -> ``override:<staff number>``
+    2. an active dial plan routing the dialled number     -> ``plan:<plan name>``
+    3. the normal route's destination is down (AMI monitor) -> ``trunk_down:<destination>``
+    4. the risk policy (divert, flagged, cap reached)     -> ``risk_policy:<STATUS>:<what>``
+    5. the normal route                                    -> ``normal``
+
+    Pure and in memory: ``state`` and ``health`` are swapped or updated by the edges.
+    """
+
+    def __init__(self, routing: RoutingConfig, intel: NumberIntel, caps: "DivertCaps | None" = None,
+                 state: RouteState | None = None, health: TrunkHealth | None = None):
         self.caps = DivertCaps() if caps is None else caps
+        self.state = RouteState() if state is None else state
+        self.health = TrunkHealth() if health is None else health
         self.default = _resolve(routing.default, None)
         self._by_number = {intel.info(n).key: _resolve(p, self.default) for n, p in routing.numbers.items()}
 
     def policy(self, dialled_key: str) -> Policy:
         return self._by_number.get(dialled_key, self.default)
 
-    def decide(self, policy: Policy, status: str, now: float | None = None) -> RouteDecision:
-        normal = RouteDecision("deliver", policy.route, policy.fallback, "normal", policy.announcement)
-        if status == SAFE:
-            return normal
-        rule = policy.high_risk if status == HIGH_RISK else policy.suspicious
-        announcement = rule.announcement or policy.announcement
-        if rule.action == "deliver":
-            return RouteDecision("deliver", policy.route, policy.fallback, f"risk_policy:{status}:flagged", announcement)
+    def configured_numbers(self) -> frozenset[str]:
+        """The numbers routing.numbers in the configuration names (E.164 keys)."""
+        return frozenset(self._by_number)
+
+    def known(self, dialled_key: str) -> bool:
+        """Is this number configured (in the config's routing.numbers or the store)?"""
+        return dialled_key in self._by_number or dialled_key in self.state.numbers
+
+    def decide(self, dialled_key: str, policy: Policy, status: str, now: float | None = None) -> RouteDecision:
+        now = time.time() if now is None else now
+        state = self.state
+        own = state.numbers.get(dialled_key)
+        route = (own.route if own and own.route else policy.route)
+        fallback = (own.fallback if own and own.fallback else policy.fallback)
+        announcement = (own.announcement if own and own.announcement else policy.announcement)
+        rule = None if status == SAFE else (policy.high_risk if status == HIGH_RISK else policy.suspicious)
+        if rule is not None and rule.action in BLOCKING:
+            return RouteDecision(rule.action, "", "", f"risk_policy:{status}:{rule.action}", rule.announcement or announcement)
+        override = state.overrides.get(dialled_key)
+        if override is not None and override.live(now):
+            # The staff member's own phone; the number's normal route if it does not answer.
+            return RouteDecision("deliver", override.destination, route, f"override:{override.staff}", "")
+        plan = state.plans.get(dialled_key)
+        if plan is not None:
+            return RouteDecision("deliver", plan.destination, fallback, f"plan:{plan.plan}", plan.announcement)
+        down = self.health.down_for(route)
+        if down is not None and fallback and not self.health.down_for(fallback):
+            return RouteDecision("deliver", fallback, "", f"trunk_down:{down}", announcement)
+        if rule is None:
+            return RouteDecision("deliver", route, fallback, "normal", announcement)
         if rule.action == "divert":
-            if rule.max_per_hour and not self.caps.admit(rule.destination, rule.max_per_hour, time.time() if now is None else now):
+            if rule.max_per_hour and not self.caps.admit(rule.destination, rule.max_per_hour, now):
                 # The specialist team has had its hourly share: deliver, flagged, and say so.
-                return RouteDecision("deliver", policy.route, policy.fallback, f"risk_policy:{status}:cap_reached", policy.announcement)
+                return RouteDecision("deliver", route, fallback, f"risk_policy:{status}:cap_reached", announcement)
             # The normal route stays the fallback: a diverted call is never lost.
-            return RouteDecision("divert", rule.destination, policy.route, f"risk_policy:{status}:divert", announcement)
-        return RouteDecision(rule.action, "", "", f"risk_policy:{status}:{rule.action}", announcement)
+            return RouteDecision("divert", rule.destination, route, f"risk_policy:{status}:divert", rule.announcement or announcement)
+        return RouteDecision("deliver", route, fallback, f"risk_policy:{status}:flagged", rule.announcement or announcement)
 
 
 class DivertCaps:

@@ -68,7 +68,33 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["dnc"].create({"number": str, "source": str, "added_at": float}, pk="number")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Routing: numbers and their normal routes, dial plans (slots 1-5), personal
+    overrides, staff who may use them, PIN failures, and the routes_version counter."""
+    db["numbers"].create(
+        {"number": str, "route": str, "fallback": str, "announcement": str, "label": str, "updated_at": float}, pk="number",
+    )
+    db["plans"].create(
+        {"name": str, "description": str, "announcement": str, "slot": int, "active": int,
+         "invoked_at": float, "invoked_by": str, "updated_at": float},
+        pk="name", not_null={"active"}, defaults={"active": 0},
+    )
+    db.execute("CREATE UNIQUE INDEX plans_slot ON plans(slot) WHERE slot IS NOT NULL")
+    db["plan_routes"].create(
+        {"plan": str, "number": str, "destination": str, "announcement": str}, pk=("plan", "number"),
+        foreign_keys=[("plan", "plans", "name")],
+    )
+    db["overrides"].create(
+        {"number": str, "destination": str, "target": str, "staff": str, "created_at": float, "expires_at": float, "created_by": str},
+        pk="number",
+    )
+    db["staff"].create({"number": str, "name": str, "pin_hash": str, "created_at": float}, pk="number")
+    db["pin_failures"].create({"id": int, "ts": float, "scope": str, "caller": str}, pk="id")
+    db["pin_failures"].create_index(["scope", "ts"])
+    db["meta"].insert({"key": "routes_version", "value": "0"})
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -47,14 +47,14 @@ def table(intel: NumberIntel) -> RoutingTable:
     ],
 )
 def test_decide_high_risk(table: RoutingTable, rule: StatusAction, status: str, expected: RouteDecision) -> None:
-    assert table.decide(policy(high_risk=rule, announcement="welcome"), status) == expected
+    assert table.decide(DDI, policy(high_risk=rule, announcement="welcome"), status) == expected
 
 
 def test_decide_uses_the_suspicious_rule_for_suspicious_calls(table: RoutingTable) -> None:
     p = policy(suspicious=StatusAction("reject"), high_risk=StatusAction("divert", "PJSIP/fraudteam"))
 
-    assert table.decide(p, SUSPICIOUS).action == "reject"
-    assert table.decide(p, HIGH_RISK).action == "divert"
+    assert table.decide(DDI, p, SUSPICIOUS).action == "reject"
+    assert table.decide(DDI, p, HIGH_RISK).action == "divert"
 
 
 def test_unknown_number_gets_the_default_policy(make_config: Callable[..., Config], intel: NumberIntel) -> None:
@@ -99,8 +99,8 @@ def test_divert_cap_delivers_flagged_past_the_hourly_share(make_config, intel):
                                     "routing.default.route": "PJSIP/agents"})
     table = RoutingTable(config.routing, intel)
     policy = table.policy("+442071234567")
-    decisions = [table.decide(policy, "HIGH_RISK", now=1000.0 + i) for i in range(3)]
-    later = table.decide(policy, "HIGH_RISK", now=1000.0 + 3601)
+    decisions = [table.decide(DDI, policy, "HIGH_RISK", now=1000.0 + i) for i in range(3)]
+    later = table.decide(DDI, policy, "HIGH_RISK", now=1000.0 + 3601)
 
     assert [d.action for d in decisions] == ["divert", "divert", "deliver"]
     assert decisions[2].reason == "risk_policy:HIGH_RISK:cap_reached" and decisions[2].route == "PJSIP/agents"

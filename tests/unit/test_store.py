@@ -26,7 +26,8 @@ from callshield.store.writer import CallWriter
 
 GB_CALLER = "+442079460000"
 US_CALLER = "+12025550143"
-TABLES = {"schema_migrations", "calls", "lists", "audit", "meta", "outcomes", "dnc"}
+TABLES = {"schema_migrations", "calls", "lists", "audit", "meta", "outcomes", "dnc",
+          "numbers", "plans", "plan_routes", "overrides", "staff", "pin_failures"}
 
 Call = Callable[..., CallSignal]
 

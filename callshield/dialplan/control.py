@@ -1,0 +1,61 @@
+"""Routing changes made inside ``callshield serve`` (by phone now, by the portal later)
+and the reload of the in-memory route state.
+
+Store work runs in a worker thread on the serve's own control connection (never on
+the event loop); after a change the new route state is loaded and swapped into the
+routing table at once, so the next call already follows it. Changes made by another
+process (the CLI) are picked up by ``refresh`` on the reload loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any, Callable, TypeVar
+
+from callshield.dialplan.policy import RoutingTable
+from callshield.store.routing import RoutingStore, load_state, routes_version
+
+log = logging.getLogger("callshield.dialplan")
+T = TypeVar("T")
+
+
+class RouteControl:
+    def __init__(self, store: RoutingStore, table: RoutingTable):
+        self.store = store
+        self.table = table
+        self._lock = threading.Lock()
+
+    async def run(self, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``change(store, *args, **kwargs)`` in a worker thread, then swap in the new
+        route state before returning."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._apply, change, args, kwargs)
+
+    def _apply(self, change: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        with self._lock:
+            try:
+                return change(self.store, *args, **kwargs)
+            finally:
+                self._reload()
+
+    def refresh(self) -> bool:
+        """Reload the route state if the store's routes_version moved (or an override
+        expired); True when a new state was swapped in."""
+        with self._lock:
+            state = self.table.state
+            expired = any(not o.live(time.time()) for o in state.overrides.values())
+            if routes_version(self.store.db) == state.version and not expired:
+                return False
+            self._reload()
+            return True
+
+    def _reload(self) -> None:
+        started = time.perf_counter()
+        state = load_state(self.store.db)
+        self.table.state = state
+        log.info("route state v%d loaded in %.1f ms: %d numbers, %d active plan(s)%s, %d override(s)",
+                 state.version, (time.perf_counter() - started) * 1e3, len(state.numbers), len(state.active),
+                 "".join(f" [{a.name}]" for a in state.active), len(state.overrides))
