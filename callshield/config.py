@@ -202,6 +202,30 @@ def _default_policy() -> NumberPolicy:
 
 
 @dataclass(frozen=True)
+class AccessPrompts:
+    """Sounds the access-code scripts play (Asterisk sound names; join several with &).
+    The defaults are Asterisk's stock English prompts; record your own and name them here."""
+
+    slot: str = "number"
+    pin: str = "agent-pass"
+    staff_number: str = "agent-user"
+    target: str = "vm-enter-num-to-call"
+    wrong_pin: str = "auth-incorrect"
+    locked: str = "please-try-call-later"
+    invalid: str = "invalid"
+    invoked: str = "activated"
+    revoked: str = "de-activated"
+    override_on: str = "call-fwd-unconditional&activated"
+    override_off: str = "call-fwd-unconditional&de-activated"
+    goodbye: str = "goodbye"
+
+    def validate(self, path: str) -> None:
+        for f in dataclasses.fields(self):
+            for part in getattr(self, f.name).split("&"):
+                _sound(f"{path}.{f.name}", part)
+
+
+@dataclass(frozen=True)
 class AccessConfig:
     """Invoking dial plans and personal overrides by telephone (access codes + PIN)."""
 
@@ -211,8 +235,10 @@ class AccessConfig:
     global_pin_attempts: int = 10
     lockout_minutes: int = 15
     digit_timeout: float = 8.0
+    prompts: AccessPrompts = field(default_factory=AccessPrompts)
 
     def validate(self, path: str) -> None:
+        self.prompts.validate(f"{path}.prompts")
         if "{number}" not in self.override_dial:
             raise ConfigError(f"{path}.override_dial", f"must contain {{number}} (where the override's phone number goes), not {self.override_dial!r}")
         _dial_string(f"{path}.override_dial", self.override_dial.replace("{number}", "+447700900123"))

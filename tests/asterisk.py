@@ -69,6 +69,8 @@ class Ports:
     agents: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     fraudteam: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     overflow: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    drsite: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    staffphone: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
 
 
 class Asterisk:
@@ -168,7 +170,8 @@ write = all
     def _pjsip(self) -> str:
         p = self.ports
         dests = ""
-        for name, port in (("agents", p.agents), ("fraudteam", p.fraudteam), ("overflow", p.overflow)):
+        for name, port in (("agents", p.agents), ("fraudteam", p.fraudteam), ("overflow", p.overflow), ("drsite", p.drsite),
+                           ("staffphone", p.staffphone)):
             dests += f"""
 [{name}]
 type = aor
@@ -229,12 +232,20 @@ exten => _+X.,1,Gosub(callshield-screen,s,1(${{EXTEN}}))
  same => n,Dial(PJSIP/agents,5,b(callshield-screen^headers^1(${{CHANNEL}})))
  same => n,Hangup()
 
+; Staff access codes (*71<slot>, *70<slot>, *72, *73) from a telephone on the carrier.
+include => callshield-access
+
 ; Numbers under +44999 bypass callshield: the baseline of bench/post_dial_delay.py.
 exten => _+44999X.,1,Dial(PJSIP/agents,5)
  same => n,Hangup()
 
 [internal]
 exten => _X.,1,Hangup()
+
+; Personal overrides ring the staff member's phone (routing.access.override_dial default).
+[callshield-outbound]
+exten => _+X.,1,Dial(PJSIP/staffphone/sip:${{EXTEN}}@127.0.0.1:{self.ports.staffphone},5)
+ same => n,Hangup()
 """
 
     def start(self, timeout: float = 60.0) -> None:

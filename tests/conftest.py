@@ -33,6 +33,8 @@ def callshield_config(ports: Ports, store: Path, **overrides: object) -> dict:
                 "+442070000200": {"high_risk": {"action": "reject"}},
                 "+442070000300": {"high_risk": {"max_per_hour": 1}},
             },
+            # Short waits for keyed digits: a test that fails to key fails fast.
+            "access": {"digit_timeout": 3},
         },
     }
     config.update(overrides)
@@ -90,6 +92,20 @@ async def fraudteam(asterisk: Asterisk) -> AsyncIterator[SipUAS]:
 @pytest_asyncio.fixture
 async def overflow(asterisk: Asterisk) -> AsyncIterator[SipUAS]:
     async with SipUAS(port=asterisk.ports.overflow) as uas:
+        yield uas
+
+
+@pytest_asyncio.fixture
+async def drsite(asterisk: Asterisk) -> AsyncIterator[SipUAS]:
+    """The disaster-recovery site a dial plan diverts to."""
+    async with SipUAS(port=asterisk.ports.drsite) as uas:
+        yield uas
+
+
+@pytest_asyncio.fixture
+async def staffphone(asterisk: Asterisk) -> AsyncIterator[SipUAS]:
+    """Wherever a member of staff is: personal overrides ring it (any number)."""
+    async with SipUAS(port=asterisk.ports.staffphone) as uas:
         yield uas
 
 

@@ -98,7 +98,7 @@ class AgiSession:
             raise AgiProtocolError(f"an AGI environment line is longer than {MAX_LINE} bytes") from None
         raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
 
-    async def command(self, text: str) -> AgiReply:
+    async def command(self, text: str, timeout: float | None = None) -> AgiReply:
         """Send one command and wait for its reply.
 
         Never pipeline AGI commands: res_agi reads the socket through stdio, so a second
@@ -111,12 +111,13 @@ class AgiSession:
             raise AgiProtocolError("an AGI command must be one line")
         self.writer.write(text.encode("utf-8", errors="replace") + b"\n")
         self.round_trips += 1
+        limit = self.command_timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self.command_timeout):
+            async with asyncio.timeout(limit):
                 await self.writer.drain()
                 return await self._reply(text)
         except TimeoutError:
-            raise AgiTimeout(f"Asterisk did not answer '{' '.join(text.split(' ', 3)[:3])}' within {self.command_timeout}s") from None
+            raise AgiTimeout(f"Asterisk did not answer '{' '.join(text.split(' ', 3)[:3])}' within {limit}s") from None
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"the AGI connection closed: {exc}") from None
 

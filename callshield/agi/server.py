@@ -12,7 +12,7 @@ import logging
 from types import ModuleType
 from typing import Awaitable, Callable
 
-from callshield.agi import health, screen
+from callshield.agi import access_override, access_plans, health, screen
 from callshield.agi.protocol import MAX_LINE, AgiSession
 from callshield.agi.watchdog import SessionSockets
 from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
@@ -20,7 +20,7 @@ from callshield.services import Services
 
 log = logging.getLogger("callshield.agi")
 Handler = Callable[[AgiSession, Services], Awaitable[None]]
-SCRIPTS: tuple[ModuleType, ...] = (screen, health)
+SCRIPTS: tuple[ModuleType, ...] = (screen, health, access_plans, access_override)
 
 
 def handlers(modules: tuple[ModuleType, ...] = SCRIPTS) -> dict[str, Handler]:
@@ -38,6 +38,8 @@ class AgiServer:
         self.services = services
         self.config = services.config.agi
         self.table = table if table is not None else handlers()
+        # Interactive scripts (prompts and keyed digits) declare their own, longer limit.
+        self.timeouts = {m.NAME: getattr(m, "SESSION_TIMEOUT", None) for m in SCRIPTS}
         self.sessions = 0
         self.failures = 0
         self.sockets = SessionSockets()
@@ -73,7 +75,7 @@ class AgiServer:
                     session.context, session.script, ", ".join(sorted(self.table)),
                 )
                 return
-            async with asyncio.timeout(self.config.session_timeout):
+            async with asyncio.timeout(self.timeouts.get(session.script) or self.config.session_timeout):
                 await handler(session, self.services)
         except AgiHangup as exc:
             log.info("%s: caller hung up during AGI %r: %s", session.context if session else peer, session.script if session else "?", exc)

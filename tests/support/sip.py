@@ -470,6 +470,8 @@ class CallResult:
     local_bye_at: float | None = None
     bye_status: int | None = None
     info_received: list[bytes] = field(default_factory=list)
+    remote_sdp: bytes = field(default=b"", repr=False)  # the 2xx's SDP, when it had one
+    media_packets: int = 0  # RTP packets sent by send_media()
 
     @property
     def answered(self) -> bool:
@@ -1026,6 +1028,29 @@ class SipUAC(_SipEndpoint):
             await self.bye(result)
         return result
 
+    def send_media(self, call: CallResult, max_seconds: float = 60.0) -> None:
+        """Send PCMU silence (RTP, 20 ms packets) to the far end's SDP address from our
+        RTP port until the call ends or ``max_seconds`` pass, as a real phone does.
+        Asterisk needs media from the caller to time the end of an INFO digit."""
+        text = call.remote_sdp.decode("utf-8", "replace")
+        conn = re.search(r"^c=IN IP[46] +(\S+)", text, re.MULTILINE)
+        media = re.search(r"^m=audio +(\d+)", text, re.MULTILINE)
+        if not (conn and media) or self._rtp_transport is None:
+            raise ValueError(f"call {call.call_id} has no answered SDP to send media to")
+        self._spawn(self._media(call, (conn[1], int(media[1])), max_seconds))
+
+    async def _media(self, call: CallResult, target: Address, max_seconds: float) -> None:
+        ssrc, seq, timestamp = secrets.randbits(32), secrets.randbits(16), secrets.randbits(32)
+        payload = b"\xff" * 160  # PCMU silence, 20 ms at 8 kHz
+        start = time.monotonic()
+        while (not call.ended_by_remote_bye and call.local_bye_at is None and self._rtp_transport is not None
+               and not self._rtp_transport.is_closing() and time.monotonic() - start < max_seconds):
+            header = bytes([0x80, 0x00]) + seq.to_bytes(2, "big") + timestamp.to_bytes(4, "big") + ssrc.to_bytes(4, "big")
+            self._rtp_transport.sendto(header + payload, target)
+            call.media_packets += 1
+            seq, timestamp = (seq + 1) % 65536, (timestamp + 160) % 2**32
+            await asyncio.sleep(0.02)  # the packet clock, not a wait for a condition
+
     async def bye(self, call: CallResult, timeout: float = 5.0) -> int | None:
         """Hang up an answered call; the BYE's final status (None: no answer)."""
         dialog = self._dialog_of(call)
@@ -1136,6 +1161,7 @@ class SipUAC(_SipEndpoint):
             result.final_status, result.reason = response.status, response.reason
             result.final_at = result.answered_at = now
             result.dialog = dialog
+            result.remote_sdp = response.body or b""
             self._register_dialog(dialog)
         else:
             log.info("hanging up a late or forked 2xx on Call-ID %s", dialog.call_id)

@@ -1,0 +1,69 @@
+"""What the two access-code scripts share: who is calling, the PIN check with lockout,
+and the result variable the dialplan logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from callshield.agi.ivr import Ivr
+from callshield.agi.protocol import AgiSession
+from callshield.config import AccessConfig
+from callshield.dialplan.control import RouteControl
+from callshield.dialplan.pins import verify_pin
+from callshield.errors import PinError
+from callshield.numbers import NumberIntel
+from callshield.store.routing import RoutingStore
+
+log = logging.getLogger("callshield.agi.access")
+RESULT = "CALLSHIELD_ACCESS_RESULT"
+
+def caller_of(session: AgiSession, intel: NumberIntel) -> str:
+    """The calling number as an E.164 key, or 'anonymous' when withheld or not a number."""
+    raw = session.env.get("agi_callerid", "").strip()
+    digits = raw.lstrip("+")
+    if not digits.isdigit() or not 2 <= len(digits) <= 20:
+        return "anonymous"
+    return intel.info(raw).key
+
+async def locked_out(control: RouteControl, scope: str, caller: str, access: AccessConfig) -> str | None:
+    """The lockout message when ``caller`` may not try a PIN for ``scope`` now, else None."""
+    try:
+        await control.run(RoutingStore.check_lockout, scope, caller, access)
+    except PinError as exc:
+        return str(exc)
+    return None
+
+async def ask_pin(
+    ivr: Ivr,
+    control: RouteControl,
+    access: AccessConfig,
+    scope: str,
+    caller: str,
+    stored_hash: Callable[[RoutingStore], str | None],
+    detail: dict[str, str],
+) -> str:
+    """Ask for the PIN until it is right or the caller is locked out.
+
+    Returns 'ok', or 'locked' (after playing the locked prompt). Every wrong PIN is
+    recorded (and audited) before the next try; the lockout is checked each time.
+    """
+    while True:
+        pin = await ivr.digits(access.prompts.pin, 12)
+        stored = await control.run(stored_hash)
+        if await _verify(control, pin, stored):
+            return "ok"
+        await control.run(RoutingStore.record_pin_failure, scope, caller, {**detail, "keyed": len(pin)})
+        log.warning("%s: wrong PIN for %s by phone from %s", ivr.session.context, scope, caller)
+        await ivr.play(access.prompts.wrong_pin)
+        why = await locked_out(control, scope, caller, access)
+        if why:
+            log.warning("%s: %s", ivr.session.context, why)
+            await ivr.play(access.prompts.locked)
+            return "locked"
+
+async def _verify(control: RouteControl, pin: str, stored: str | None) -> bool:
+    # PBKDF2 takes tens of milliseconds: keep it off the event loop.
+    return await control.run(lambda _store: verify_pin(pin, stored))
+
+Step = Callable[[], Awaitable[str]]

@@ -1,0 +1,71 @@
+"""AGI script ``invoke``: invoke or revoke a loaded dial plan from any telephone.
+
+Dialplan (the include's ``callshield-access`` context does this):
+``AGI(agi://127.0.0.1:4573/invoke,invoke|revoke[,SLOT])``. The script answers, asks for
+the slot (1-5) unless the access code carried it, asks for the plans PIN
+(``callshield plans pin``), then invokes or revokes the plan in that slot and confirms
+with a prompt. Wrong PINs are recorded; after ``routing.access.pin_attempts`` from one
+caller (or ``global_pin_attempts`` from anyone) within ``lockout_minutes`` the caller is
+locked out. CALLSHIELD_ACCESS_RESULT tells the dialplan what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from callshield.agi.access_common import RESULT, ask_pin, caller_of, locked_out
+from callshield.agi.ivr import Ivr
+from callshield.agi.protocol import AgiSession
+from callshield.dialplan.state import SLOTS
+from callshield.errors import RoutingError
+from callshield.services import Services
+from callshield.store.routing import RoutingStore
+
+NAME = "invoke"
+SESSION_TIMEOUT = 300.0
+SCOPE = "plans"
+log = logging.getLogger("callshield.agi.invoke")
+
+
+async def handle(session: AgiSession, services: Services) -> None:
+    control = services.control
+    access = services.config.routing.access
+    if control is None:
+        raise RoutingError("routing changes by phone need the store (serve runs without one)")
+    action = session.arg(1) or "invoke"
+    if action not in ("invoke", "revoke"):
+        log.error("%s: AGI invoke takes 'invoke' or 'revoke', not %r", session.context, action)
+        await session.set_variable(RESULT, "invalid")
+        return
+    caller = caller_of(session, services.screener.intel)
+    ivr = Ivr(session, access.digit_timeout)
+    await ivr.answer()
+    why = await locked_out(control, SCOPE, caller, access)
+    if why:
+        log.warning("%s: %s", session.context, why)
+        await ivr.play(access.prompts.locked)
+        await session.set_variable(RESULT, "locked")
+        return
+    slot = session.arg(2) or await ivr.digits(access.prompts.slot, 1)
+    if not slot.isdigit() or int(slot) not in SLOTS:
+        log.warning("%s: %s by phone from %s: %r is not a slot (1-5)", session.context, action, caller, slot)
+        await ivr.play(access.prompts.invalid)
+        await session.set_variable(RESULT, "invalid")
+        return
+    outcome = await ask_pin(ivr, control, access, SCOPE, caller, RoutingStore.plans_pin_hash, {"action": action, "slot": slot})
+    if outcome != "ok":
+        await session.set_variable(RESULT, outcome)
+        return
+    change = RoutingStore.invoke_plan if action == "invoke" else RoutingStore.revoke_plan
+    try:
+        plan = await control.run(change, slot, actor=f"phone:{caller}")
+    except RoutingError as exc:
+        log.warning("%s: %s of slot %s by phone from %s refused: %s", session.context, action, slot, caller, exc)
+        await ivr.play(access.prompts.invalid)
+        await session.set_variable(RESULT, "invalid")
+        return
+    verb = "invoked" if action == "invoke" else "revoked"
+    log.warning("%s: dial plan %r (slot %s) %s by phone from %s", session.context, plan["name"], slot, verb, caller)
+    await session.set_variable(RESULT, f"{verb}:{plan['name']}")
+    await ivr.play(access.prompts.invoked if action == "invoke" else access.prompts.revoked)
+    await ivr.play(access.prompts.goodbye)
