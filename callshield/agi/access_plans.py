@@ -52,6 +52,11 @@ async def handle(session: AgiSession, services: Services) -> None:
         await ivr.play(access.prompts.invalid)
         await session.set_variable(RESULT, "invalid")
         return
+    if await control.run(RoutingStore.plans_pin_hash) is None:
+        log.error("%s: %s by phone from %s refused: no plans PIN is set (callshield plans pin)", session.context, action, caller)
+        await ivr.play(access.prompts.invalid)
+        await session.set_variable(RESULT, "no_pin")
+        return
     outcome = await ask_pin(ivr, control, access, SCOPE, caller, RoutingStore.plans_pin_hash, {"action": action, "slot": slot})
     if outcome != "ok":
         await session.set_variable(RESULT, outcome)
