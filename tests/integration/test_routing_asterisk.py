@@ -285,3 +285,17 @@ async def test_a_numbers_csv_import_applies_and_a_bad_one_changes_nothing(asteri
     assert refused.returncode != 0
     assert "line 3" in refused.stderr
     assert routing.store.numbers()[[n["number"] for n in routing.store.numbers()].index(ddi)]["route"] == "PJSIP/drsite"
+
+
+async def test_a_plan_announcement_is_played_to_the_caller_before_delivery(asterisk, callshield, routing, plan, number, caller, drsite, numbers):
+    routing.store.set_plan_route(plan["name"], number, "PJSIP/drsite", announcement="tt-weasels")
+    routing.store.invoke_plan(plan["name"])
+    routing.applied()
+
+    result = await call(caller, asterisk, number, numbers["caller"])
+
+    assert result.final_status == 200
+    assert 183 in result.statuses()  # early media: the announcement, before anyone answers
+    record = callshield.call_record("dialled = ? AND route_reason = ?", [number, f"plan:{plan['name']}"])
+    assert record["announcement"] == "tt-weasels"
+    wait_until(lambda: "Playing 'tt-weasels" in asterisk.log_text(), 5, "Asterisk to log the announcement")
