@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Awaitable, Callable
 
+from callshield.agi import dialplan_vars as dv
 from callshield.agi.ivr import Ivr
 from callshield.agi.protocol import AgiSession
 from callshield.config import AccessConfig
@@ -16,7 +17,7 @@ from callshield.numbers import NumberIntel
 from callshield.store.routing import RoutingStore
 
 log = logging.getLogger("callshield.agi.access")
-RESULT = "CALLSHIELD_ACCESS_RESULT"
+RESULT = dv.CALLSHIELD_ACCESS_RESULT
 
 def caller_of(session: AgiSession, intel: NumberIntel) -> str:
     """The calling number as an E.164 key, or 'anonymous' when withheld or not a number."""

@@ -17,6 +17,8 @@ ROUTE_REASON = "ROUTE_REASON"
 ANNOUNCEMENT = "ANNOUNCEMENT"
 CALLER_PROFILE = "CALLER_PROFILE"
 CALLSHIELD_HEALTH = "CALLSHIELD_HEALTH"
+# Set by the access-code scripts (invoke, override) on the staff member's own call.
+CALLSHIELD_ACCESS_RESULT = "CALLSHIELD_ACCESS_RESULT"
 
 # Phone insights ("Validate phone" convention): "true" / "false" / "N/A" unless noted.
 PHONE_VOIP = "PHONE_VOIP"

@@ -84,6 +84,7 @@ def _v4(db: sqlite_utils.Database) -> None:
         {"plan": str, "number": str, "destination": str, "announcement": str}, pk=("plan", "number"),
         foreign_keys=[("plan", "plans", "name")],
     )
+    db["plan_routes"].create_index(["number"])
     db["overrides"].create(
         {"number": str, "destination": str, "target": str, "staff": str, "created_at": float, "expires_at": float, "created_by": str},
         pk="number",
