@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import getpass
+import io
 import json
 import logging
+import os
 import sys
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 import click
@@ -16,6 +20,7 @@ import yaml
 
 from callshield import __version__
 from callshield.config import Config, load_config
+from callshield.dialplan import csvio
 from callshield.errors import CallshieldError, SignalError
 from callshield.history import CallHistory
 from callshield.lists import LIST_NAMES
@@ -25,6 +30,8 @@ from callshield.signal import CallSignal
 from callshield.store import calls as call_store
 from callshield.store import lists as list_store
 from callshield.store import open_store
+from callshield.store.audit import recent as recent_audit
+from callshield.store.routing import SCOPES, RoutingStore
 
 DEFAULT_CONFIG = "callshield.yaml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -346,8 +353,6 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
 
     Example: callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
     """
-    import os
-
     from callshield.models.simulate import simulate, write_jsonl
     from callshield.signal import parse_timestamp
 
@@ -368,3 +373,568 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
             except OSError as exc:
                 raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
     click.echo(f"wrote {counts['genuine'] + counts['fraud']} calls ({counts['fraud']} fraud) to {out_path}", err=True)
+
+
+# -- routing: numbers, dial plans, overrides, staff, PINs, audit ---------------------------
+
+def _routing(config: Config) -> RoutingStore:
+    """The store's routing tables; the config's routing.numbers count as known numbers."""
+    intel = NumberIntel(config.scoring.home_country)
+    return RoutingStore(open_store(config.store.path), intel, [intel.info(n).key for n in config.routing.numbers])
+
+
+def _actor() -> str:
+    """Who the audit log names for a CLI change: cli:<login name>."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in the environment and no passwd entry
+        return "cli:unknown"
+
+
+def _changed(config: Config, what: str) -> None:
+    click.echo(f"{what}; a running callshield serve picks it up within {config.store.reload_interval:g} s (store.reload_interval)")
+
+
+def _iso(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else ""
+
+
+def _table(header: list[str], rows: list[list[Any]], empty: str) -> None:
+    """Print rows as left-aligned columns under a header, or ``empty`` when there are none."""
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [header, *[["" if v is None else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _read_pin(pin_stdin: bool) -> str:
+    if pin_stdin:
+        return sys.stdin.readline().strip()
+    return click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+
+
+def _pin_stdin_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--pin-stdin", is_flag=True, help="Read the PIN from the first line of stdin instead of prompting (for scripts).")(fn)
+
+
+def _export(write: Callable[[TextIO], int], file: str, what: str) -> None:
+    """Write CSV to FILE (replaced whole, never half-written) or to stdout for '-'."""
+    buffer = io.StringIO()
+    n = write(buffer)
+    if file == "-":
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    tmp = f"{file}.part"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            out.write(buffer.getvalue())
+        os.replace(tmp, file)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise click.ClickException(f"cannot write {file}: {exc.strerror}") from None
+    click.echo(f"wrote {n} {what} to {file}")
+
+
+def _source(file: Any) -> str:
+    return getattr(file, "name", "<stdin>")
+
+
+@main.group("numbers")
+def numbers_group() -> None:
+    """Your inbound numbers (DDIs) and their normal routes."""
+
+
+@numbers_group.command("add")
+@config_option
+@click.argument("number")
+@click.option("--route", required=True, help="Normal route: a Dial() device string (e.g. PJSIP/agents).")
+@click.option("--fallback", default="", help="Where calls go when the route fails (a Dial() string).")
+@click.option("--announcement", default="", help="Sound played before the call is delivered.")
+@click.option("--label", default="", help="A name for the number (shown in lists and the portal).")
+@domain_errors
+def numbers_add(config_path: str | None, number: str, route: str, fallback: str, announcement: str, label: str) -> None:
+    """Add NUMBER, or change its route, fallback, announcement and label.
+
+    Example: callshield numbers add +442071234567 --route PJSIP/agents --fallback PJSIP/overflow --label "Sales UK"
+    """
+    config = _load(config_path)
+    key = _routing(config).set_number(number, route, fallback, announcement, label.strip(), actor=_actor())
+    _changed(config, f"set {key}: route {route}" + (f", fallback {fallback}" if fallback else ""))
+
+
+@numbers_group.command("remove")
+@config_option
+@click.argument("number")
+@domain_errors
+def numbers_remove(config_path: str | None, number: str) -> None:
+    """Remove NUMBER from the numbers table.
+
+    Refused while a dial plan routes it.
+
+    Example: callshield numbers remove +442071234567
+    """
+    config = _load(config_path)
+    key = _routing(config).remove_number(number, actor=_actor())
+    _changed(config, f"removed {key}")
+
+
+@numbers_group.command("list")
+@config_option
+@domain_errors
+def numbers_list(config_path: str | None) -> None:
+    """List your numbers: the numbers table, then routing.numbers.
+
+    The source column says where each number is set: store, config or both.
+
+    Example: callshield numbers list
+    """
+    config = _load(config_path)
+    store = _routing(config)
+    rows = [[r["number"], r["route"], r["fallback"], r["announcement"], r["label"],
+             "store+config" if r["number"] in store.config_numbers else "store"] for r in store.numbers()]
+    listed = {r[0] for r in rows}
+    intel = store.intel
+    for raw, policy in sorted(config.routing.numbers.items(), key=lambda item: intel.info(item[0]).key):
+        key = intel.info(raw).key
+        if key not in listed:
+            rows.append([key, policy.route or "", policy.fallback or "", policy.announcement or "", "", "config"])
+    _table(["number", "route", "fallback", "announcement", "label", "source"], rows, "no numbers (add one: callshield numbers add NUMBER --route DIAL)")
+
+
+@numbers_group.command("import")
+@config_option
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; change nothing.")
+@click.option("--replace", is_flag=True, help="Also remove the numbers the file does not list (refused if a dial plan routes one).")
+@domain_errors
+def numbers_import(config_path: str | None, file: Any, dry_run: bool, replace: bool) -> None:
+    """Import numbers from a CSV FILE, all or nothing.
+
+    Columns (a header row, any order): number,route,fallback,announcement,label;
+    fallback, announcement and label may be empty. Rows add or update numbers; numbers the file does not list stay unless --replace.
+    Every bad line is reported with its line number and nothing changes.
+
+    Example: callshield numbers import numbers.csv --dry-run
+    """
+    config = _load(config_path)
+    source = _source(file)
+    change = csvio.import_numbers(_routing(config), file.read(), source, actor=_actor(), replace=replace, dry_run=dry_run)
+    if dry_run:
+        click.echo(f"{source}: would import: {change.counts}" + (f" ({', '.join(change.remove)})" if change.remove else "")
+                   + "; dry run, nothing changed")
+    elif change.counts.any:
+        _changed(config, f"{source}: imported: {change.counts}")
+    else:
+        click.echo(f"{source}: imported: {change.counts}; nothing to change")
+
+
+@numbers_group.command("export")
+@config_option
+@click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
+@domain_errors
+def numbers_export(config_path: str | None, file: str) -> None:
+    """Write the numbers table as CSV to FILE (default: stdout).
+
+    Sorted by number, numbers in E.164. The format is the one numbers import reads: importing the file back changes nothing.
+
+    Example: callshield numbers export numbers.csv
+    """
+    config = _load(config_path)
+    _export(functools.partial(csvio.export_numbers, _routing(config)), file, "number(s)")
+
+
+@main.group("plans")
+def plans_group() -> None:
+    """Dial plans: emergency routes in slots 1-5."""
+
+
+@plans_group.command("create")
+@config_option
+@click.argument("name")
+@click.option("--description", default="", help="What the plan is for (e.g. 'office flooded: all calls to Leeds').")
+@click.option("--announcement", default="", help="Sound played to callers while the plan is active (a route's own announcement wins).")
+@domain_errors
+def plans_create(config_path: str | None, name: str, description: str, announcement: str) -> None:
+    """Create the dial plan NAME (idle, with no routes yet).
+
+    Example: callshield plans create "Office closed" --description "snow: all calls to Leeds"
+    """
+    config = _load(config_path)
+    _routing(config).create_plan(name, description, announcement, actor=_actor())
+    click.echo(f"created dial plan {name!r} (next: callshield plans route {name!r} NUMBER DEST; then load and invoke it)")
+
+
+@plans_group.command("delete")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@domain_errors
+def plans_delete(config_path: str | None, ref: str) -> None:
+    """Delete a dial plan and its routes (refused while it is active).
+
+    Example: callshield plans delete "Office closed"
+    """
+    config = _load(config_path)
+    name = _routing(config).delete_plan(ref, actor=_actor())
+    _changed(config, f"deleted dial plan {name!r}")
+
+
+@plans_group.command("route")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@click.argument("number")
+@click.argument("destination", metavar="DEST")
+@click.option("--announcement", default="", help="Sound played to callers of NUMBER while the plan is active.")
+@domain_errors
+def plans_route(config_path: str | None, ref: str, number: str, destination: str, announcement: str) -> None:
+    """Route NUMBER's calls to DEST while the plan is active.
+
+    DEST is a Dial() device string. NUMBER must be one of your numbers.
+
+    Example: callshield plans route "Office closed" +442071234567 PJSIP/leeds
+    """
+    config = _load(config_path)
+    store = _routing(config)
+    key = store.set_plan_route(ref, number, destination, announcement, actor=_actor())
+    _changed(config, f"dial plan {store.plan(ref)['name']!r} routes {key} to {destination}")
+
+
+@plans_group.command("unroute")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@click.argument("number")
+@domain_errors
+def plans_unroute(config_path: str | None, ref: str, number: str) -> None:
+    """Remove NUMBER's route from the plan.
+
+    Example: callshield plans unroute "Office closed" +442071234567
+    """
+    config = _load(config_path)
+    store = _routing(config)
+    key = store.remove_plan_route(ref, number, actor=_actor())
+    _changed(config, f"dial plan {store.plan(ref)['name']!r} no longer routes {key}")
+
+
+@plans_group.command("load")
+@config_option
+@click.argument("name")
+@click.argument("slot", type=int)
+@domain_errors
+def plans_load(config_path: str | None, name: str, slot: int) -> None:
+    """Load the plan NAME into SLOT (1-5).
+
+    A loaded plan can be invoked, here or by phone.
+
+    Example: callshield plans load "Office closed" 1
+    """
+    config = _load(config_path)
+    loaded = _routing(config).load_plan(name, slot, actor=_actor())
+    _changed(config, f"loaded dial plan {loaded!r} into slot {slot}")
+
+
+@plans_group.command("unload")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@domain_errors
+def plans_unload(config_path: str | None, ref: str) -> None:
+    """Take the plan out of its slot (refused while it is active).
+
+    Example: callshield plans unload 1
+    """
+    config = _load(config_path)
+    name = _routing(config).unload_plan(ref, actor=_actor())
+    _changed(config, f"unloaded dial plan {name!r}")
+
+
+@plans_group.command("invoke")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@domain_errors
+def plans_invoke(config_path: str | None, ref: str) -> None:
+    """Activate a loaded plan.
+
+    While it is active, its routes replace the numbers' normal routes.
+
+    Example: callshield plans invoke 1
+    """
+    config = _load(config_path)
+    plan = _routing(config).invoke_plan(ref, actor=_actor())
+    _changed(config, f"invoked dial plan {plan['name']!r} (slot {plan['slot']}, {plan['routes']} route(s))")
+
+
+@plans_group.command("revoke")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@domain_errors
+def plans_revoke(config_path: str | None, ref: str) -> None:
+    """Deactivate an active plan.
+
+    Its numbers return to their normal routes.
+
+    Example: callshield plans revoke "Office closed"
+    """
+    config = _load(config_path)
+    plan = _routing(config).revoke_plan(ref, actor=_actor())
+    _changed(config, f"revoked dial plan {plan['name']!r}")
+
+
+@plans_group.command("list")
+@config_option
+@domain_errors
+def plans_list(config_path: str | None) -> None:
+    """List the dial plans and their state.
+
+    Slot, name, active or idle, route count, and when and by whom last invoked.
+
+    Example: callshield plans list
+    """
+    config = _load(config_path)
+    rows = [[p["slot"] or "-", p["name"], "active" if p["active"] else "idle", p["routes"],
+             _iso(p["invoked_at"]), p["invoked_by"] or ""] for p in _routing(config).plans()]
+    _table(["slot", "name", "state", "routes", "invoked at", "invoked by"], rows, "no dial plans (create one: callshield plans create NAME)")
+
+
+@plans_group.command("show")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@domain_errors
+def plans_show(config_path: str | None, ref: str) -> None:
+    """Show one dial plan and its routes.
+
+    Example: callshield plans show 1
+    """
+    config = _load(config_path)
+    store = _routing(config)
+    plan = store.plan(ref)
+    state = "active" if plan["active"] else "idle"
+    if plan["invoked_at"] is not None:
+        state += f" (last invoked {_iso(plan['invoked_at'])} by {plan['invoked_by']})"
+    click.echo(f"plan: {plan['name']}")
+    click.echo(f"slot: {plan['slot'] if plan['slot'] is not None else '-'}")
+    click.echo(f"state: {state}")
+    if plan["description"]:
+        click.echo(f"description: {plan['description']}")
+    if plan["announcement"]:
+        click.echo(f"announcement: {plan['announcement']}")
+    click.echo("")
+    rows = [[r["number"], r["destination"], r["announcement"]] for r in store.plan_routes(plan["name"])]
+    _table(["number", "destination", "announcement"], rows, "no routes (add one: callshield plans route NAME NUMBER DEST)")
+
+
+@plans_group.command("import")
+@config_option
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check the file and show what would change; change nothing.")
+@domain_errors
+def plans_import(config_path: str | None, file: Any, dry_run: bool) -> None:
+    """Import plan routes from a CSV FILE, all or nothing.
+
+    Columns (a header row, any order): plan,number,destination,announcement;
+    announcement may be empty. Each plan the file names is created if new and its routes are replaced by the
+    file's rows (an active plan too); plans the file does not name are untouched.
+    Every bad line is reported with its line number and nothing changes.
+
+    Example: callshield plans import plans.csv --dry-run
+    """
+    config = _load(config_path)
+    source = _source(file)
+    change = csvio.import_plans(_routing(config), file.read(), source, actor=_actor(), dry_run=dry_run)
+    for plan in change.plans:
+        notes = ", ".join(n for n in ("new" if plan.new else "", "active" if plan.active else "") if n)
+        click.echo(f"  {plan.name}{f' ({notes})' if notes else ''}: {plan.counts}")
+    summary = f"{source}: {len(change.plans)} plan(s), {sum(p.new for p in change.plans)} new"
+    if dry_run:
+        click.echo(f"{summary}; dry run, nothing changed")
+    elif change.any:
+        _changed(config, f"{summary}: imported")
+    else:
+        click.echo(f"{summary}: imported; nothing to change")
+
+
+@plans_group.command("export")
+@config_option
+@click.argument("file", default="-", type=click.Path(dir_okay=False, allow_dash=True))
+@domain_errors
+def plans_export(config_path: str | None, file: str) -> None:
+    """Write every plan's routes as CSV to FILE (default: stdout).
+
+    Sorted by plan, then number. The format is the one plans import reads: importing the file back changes nothing.
+    A plan with no routes has no row.
+
+    Example: callshield plans export plans.csv
+    """
+    config = _load(config_path)
+    _export(functools.partial(csvio.export_plans, _routing(config)), file, "plan route(s)")
+
+
+@plans_group.command("pin")
+@config_option
+@_pin_stdin_option
+@domain_errors
+def plans_pin(config_path: str | None, pin_stdin: bool) -> None:
+    """Set the PIN for invoking dial plans by phone.
+
+    4 to 12 digits, asked twice without echo (or read from stdin with --pin-stdin);
+    only a salted hash is stored.
+
+    Example: callshield plans pin
+    """
+    config = _load(config_path)
+    _routing(config).set_plans_pin(_read_pin(pin_stdin), actor=_actor())
+    click.echo("set the dial-plan PIN (stored hashed)")
+
+
+@main.group("overrides")
+def overrides_group() -> None:
+    """Personal overrides: a number's calls sent to another phone."""
+
+
+@overrides_group.command("list")
+@config_option
+@domain_errors
+def overrides_list(config_path: str | None) -> None:
+    """List the live overrides.
+
+    Example: callshield overrides list
+    """
+    config = _load(config_path)
+    rows = [[o["number"], o["destination"], o["target"], o["staff"], _iso(o["expires_at"]), o["created_by"]]
+            for o in _routing(config).overrides()]
+    _table(["number", "destination", "to", "staff", "expires", "set by"], rows, "no live overrides")
+
+
+@overrides_group.command("set")
+@config_option
+@click.argument("number")
+@click.option("--to", "to_phone", default=None, metavar="PHONE", help="Send the calls to this phone number (dialled through routing.access.override_dial).")
+@click.option("--dial", default=None, help="Send the calls to this Dial() string instead.")
+@click.option("--hours", type=float, default=None, help="How long the override lasts [default: routing.access.override_hours].")
+@click.option("--staff", default="", metavar="NUMBER", help="Whose override it is (shown in the route reason) [default: NUMBER].")
+@domain_errors
+def overrides_set(config_path: str | None, number: str, to_phone: str | None, dial: str | None, hours: float | None, staff: str) -> None:
+    """Send NUMBER's calls elsewhere for a while.
+
+    To a phone number (--to, dialled through routing.access.override_dial) or to a
+    Dial() string (--dial), for --hours (default routing.access.override_hours).
+
+    Example: callshield overrides set +442071234567 --to 07700900123 --hours 4
+    """
+    if (to_phone is None) == (dial is None):
+        raise click.UsageError("give exactly one of --to PHONE or --dial DIAL")
+    config = _load(config_path)
+    store = _routing(config)
+    access = config.routing.access
+    target = store.number_key(to_phone) if to_phone is not None else ""
+    destination = access.override_dial.replace("{number}", target) if to_phone is not None else str(dial)
+    override = store.set_override(number, destination, staff=store.number_key(staff or number), target=target,
+                                  hours=access.override_hours if hours is None else hours, actor=_actor())
+    _changed(config, f"override: {override.number} to {destination} until {_iso(override.expires_at)}")
+
+
+@overrides_group.command("cancel")
+@config_option
+@click.argument("number")
+@domain_errors
+def overrides_cancel(config_path: str | None, number: str) -> None:
+    """Cancel NUMBER's override: its calls take their normal route again.
+
+    Example: callshield overrides cancel +442071234567
+    """
+    config = _load(config_path)
+    key = _routing(config).cancel_override(number, actor=_actor())
+    _changed(config, f"cancelled the override of {key}")
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff who may set a personal override by phone."""
+
+
+@staff_group.command("add")
+@config_option
+@click.argument("number")
+@click.option("--name", required=True, help="The staff member's name.")
+@_pin_stdin_option
+@domain_errors
+def staff_add(config_path: str | None, number: str, name: str, pin_stdin: bool) -> None:
+    """Add staff NUMBER, or change its name and PIN.
+
+    NUMBER is one of your numbers. The PIN (4 to 12 digits) is asked twice without
+    echo, or read from stdin with --pin-stdin; only a salted hash is stored.
+
+    Example: callshield staff add +442071234567 --name "Ann Smith"
+    """
+    config = _load(config_path)
+    key = _routing(config).add_staff(number, name, _read_pin(pin_stdin), actor=_actor())
+    click.echo(f"added staff {key} ({name}); PIN stored hashed")
+
+
+@staff_group.command("remove")
+@config_option
+@click.argument("number")
+@domain_errors
+def staff_remove(config_path: str | None, number: str) -> None:
+    """Remove staff NUMBER.
+
+    Its live override, if any, runs until it expires (or: callshield overrides cancel).
+
+    Example: callshield staff remove +442071234567
+    """
+    config = _load(config_path)
+    key = _routing(config).remove_staff(number, actor=_actor())
+    click.echo(f"removed staff {key}")
+
+
+@staff_group.command("list")
+@config_option
+@domain_errors
+def staff_list(config_path: str | None) -> None:
+    """List the staff numbers and names.
+
+    Example: callshield staff list
+    """
+    config = _load(config_path)
+    rows = [[s["number"], s["name"], _iso(s["created_at"])] for s in _routing(config).staff()]
+    _table(["number", "name", "added"], rows, "no staff (add one: callshield staff add NUMBER --name NAME)")
+
+
+@main.group("pins")
+def pins_group() -> None:
+    """PIN lockouts of invoking plans and overrides by phone."""
+
+
+@pins_group.command("unlock")
+@config_option
+@click.option("--scope", type=click.Choice(SCOPES), default=None, help="Only this scope [default: both].")
+@click.option("--caller", default=None, metavar="NUMBER", help="Only this caller ('anonymous' for withheld) [default: everyone].")
+@domain_errors
+def pins_unlock(config_path: str | None, scope: str | None, caller: str | None) -> None:
+    """Clear the wrong-PIN failures that lock callers out.
+
+    Example: callshield pins unlock --scope plans --caller +447700900123
+    """
+    config = _load(config_path)
+    store = _routing(config)
+    if caller is not None and caller != "anonymous":
+        caller = store.number_key(caller)
+    n = store.clear_pin_failures(scope, caller, actor=_actor())
+    click.echo(f"cleared {n} PIN failure(s) ({scope or 'plans and override'}, {caller or 'every caller'})")
+
+
+@main.command("audit")
+@config_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many entries, newest first.")
+@domain_errors
+def audit_command(config_path: str | None, limit: int) -> None:
+    """Print the audit log, newest first.
+
+    One line per entry, tab-separated: time (UTC), actor, action, target, detail (JSON).
+
+    Example: callshield audit --limit 20
+    """
+    config = _load(config_path)
+    for entry in recent_audit(open_store(config.store.path), limit):
+        click.echo("\t".join([_iso(entry["ts"]), entry["actor"], entry["action"], entry["target"], entry["detail"]]))

@@ -284,6 +284,53 @@ class LookupConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    """The AMI monitor: watches call delivery and reachability per destination (the
+    PJSIP endpoint a route dials) and diverts when one fails (docs/operations.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callshield"
+    secret_env: str = "CALLSHIELD_AMI_SECRET"
+    connect_timeout: float = 5.0
+    keepalive: float = 10.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    window: float = 60.0
+    failures_to_down: int = 3
+    noanswer_to_down: int = 10
+    failure_causes: list[int] = field(default_factory=lambda: [34, 38, 41, 42])
+    hold_down: float = 30.0
+    hold_down_max: float = 300.0
+    reachable_for: float = 5.0
+    webhook_url: str = ""
+    webhook_timeout: float = 2.0
+
+    def validate(self, path: str) -> None:
+        _port(f"{path}.port", self.port)
+        if not self.username:
+            raise ConfigError(f"{path}.username", "must name the manager.conf user callshield logs in as")
+        for name in ("connect_timeout", "keepalive", "backoff_initial", "backoff_max", "window", "hold_down", "hold_down_max",
+                     "webhook_timeout"):
+            _positive(f"{path}.{name}", getattr(self, name))
+        if self.backoff_max < self.backoff_initial:
+            raise ConfigError(f"{path}.backoff_max", f"({self.backoff_max}) must not be less than backoff_initial ({self.backoff_initial})")
+        if self.hold_down_max < self.hold_down:
+            raise ConfigError(f"{path}.hold_down_max", f"({self.hold_down_max}) must not be less than hold_down ({self.hold_down})")
+        _positive(f"{path}.failures_to_down", self.failures_to_down)
+        if self.noanswer_to_down < 0:
+            raise ConfigError(f"{path}.noanswer_to_down", f"must be 0 (NOANSWER never counts) or more, not {self.noanswer_to_down}")
+        if self.reachable_for < 0:
+            raise ConfigError(f"{path}.reachable_for", f"must be 0 or more seconds, not {self.reachable_for}")
+        for i, cause in enumerate(self.failure_causes):
+            if not 1 <= cause <= 127:
+                raise ConfigError(f"{path}.failure_causes[{i}]", f"must be a Q.850 cause code 1-127, not {cause}")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.webhook_url", f"must be an http(s) URL, not {self.webhook_url!r}")
+
+
+@dataclass(frozen=True)
 class Config:
     agi: AgiConfig = field(default_factory=AgiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -291,6 +338,7 @@ class Config:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     lookup: LookupConfig = field(default_factory=LookupConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):

@@ -54,7 +54,8 @@ class RoutingTable:
        blocked whatever the routing;
     1. a live personal override of the dialled number   -> ``override:<staff number>``
     2. an active dial plan routing the dialled number     -> ``plan:<plan name>``
-    3. the normal route's destination is down (AMI monitor) -> ``trunk_down:<destination>``
+    3. the normal route's destination is down (AMI monitor): the plan marked automatic
+       for that destination, else the number's secondary -> ``trunk_down:<destination>``
     4. the risk policy (divert, flagged, cap reached)     -> ``risk_policy:<STATUS>:<what>``
     5. the normal route                                    -> ``normal``
 
@@ -98,8 +99,14 @@ class RoutingTable:
         if plan is not None:
             return RouteDecision("deliver", plan.destination, fallback, f"plan:{plan.plan}", plan.announcement)
         down = self.health.down_for(route)
-        if down is not None and fallback and not self.health.down_for(fallback):
-            return RouteDecision("deliver", fallback, "", f"trunk_down:{down}", announcement)
+        if down is not None:
+            auto = state.auto.get(down)
+            diverted = auto.get(dialled_key) if auto else None
+            if diverted is not None:
+                spare = fallback if fallback and not self.health.down_for(fallback) else ""
+                return RouteDecision("deliver", diverted.destination, spare, f"trunk_down:{down}", diverted.announcement or announcement)
+            if fallback and not self.health.down_for(fallback):
+                return RouteDecision("deliver", fallback, "", f"trunk_down:{down}", announcement)
         if rule is None:
             return RouteDecision("deliver", route, fallback, "normal", announcement)
         if rule.action == "divert":

@@ -66,6 +66,8 @@ class RouteState:
     overrides: Mapping[str, Override] = field(default_factory=_frozen)
     active: tuple[ActivePlan, ...] = ()
     version: int = 0
+    # Plans applied automatically while a destination is down: destination -> number -> route.
+    auto: Mapping[str, Mapping[str, PlanRoute]] = field(default_factory=_frozen)
 
     @classmethod
     def build(
@@ -74,10 +76,12 @@ class RouteState:
         active: list[tuple[ActivePlan, list[tuple[str, PlanRoute]]]],
         overrides: Mapping[str, Override],
         version: int,
+        auto: Mapping[str, Mapping[str, PlanRoute]] | None = None,
     ) -> "RouteState":
         """Resolve the active plans into one number -> route map. When two active plans
         route the same number, the most recently invoked wins."""
         plans: dict[str, PlanRoute] = {}
         for _plan, routes in sorted(active, key=lambda a: a[0].invoked_at):
             plans.update(routes)
-        return cls(_frozen(numbers), _frozen(plans), _frozen(overrides), tuple(a for a, _ in active), version)
+        return cls(_frozen(numbers), _frozen(plans), _frozen(overrides), tuple(a for a, _ in active), version,
+                   _frozen({d: _frozen(r) for d, r in (auto or {}).items()}))

@@ -10,8 +10,10 @@ import sqlite_utils
 
 
 def audit(db: sqlite_utils.Database, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-    """Append one entry; call inside the transaction of the change it records."""
-    db["audit"].insert({"ts": time.time(), "actor": actor, "action": action, "target": target, "detail": json.dumps(detail or {})})
+    """Append one entry; call inside the transaction of the change it records (plain
+    parameterised SQL, so it never commits that transaction early)."""
+    db.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+               [time.time(), actor, action, target, json.dumps(detail or {})])
 
 
 def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:

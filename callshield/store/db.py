@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import sqlite_utils
 
@@ -95,7 +96,23 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["meta"].insert({"key": "routes_version", "value": "0"})
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite_utils.Database) -> None:
+    """The AMI monitor: plans applied automatically when a destination is down, the
+    destinations' current health, the event stream of transitions, and drill requests."""
+    db.execute("ALTER TABLE plans ADD COLUMN auto_for TEXT")
+    db["destination_state"].create(
+        {"destination": str, "down": int, "since": float, "reason": str, "drill": int, "updated_at": float}, pk="destination",
+    )
+    db["destination_events"].create(
+        {"id": int, "ts": float, "destination": str, "state": str, "reason": str, "drill": int}, pk="id",
+    )
+    db["destination_events"].create_index(["ts"])
+    db["drill_requests"].create(
+        {"id": int, "destination": str, "down": int, "requested_at": float, "requested_by": str, "applied_at": float}, pk="id",
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -125,6 +142,22 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
             conn.close()
         raise StoreError(f"cannot create the store at {path}: {exc.strerror}") from None
     return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error).
+
+    Inside, write with ``db.execute`` (parameterised SQL) only: sqlite-utils' insert and
+    upsert commit on their own and would split the transaction.
+    """
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -12,6 +12,7 @@ import sqlite_utils
 from callshield.errors import ListError
 from callshield.numbers import NumberIntel
 from callshield.store.audit import audit
+from callshield.store.db import transaction
 from callshield.sipheaders import number_of
 from callshield.store.lists import normalise
 
@@ -46,8 +47,9 @@ def parse(text: str, intel: NumberIntel) -> list[str]:
 
 def import_numbers(db: sqlite_utils.Database, numbers: list[str], source: str, actor: str = "cli") -> int:
     now = time.time()
-    with db.conn:
-        db["dnc"].upsert_all(({"number": n, "source": source, "added_at": now} for n in numbers), pk="number")
+    with transaction(db):
+        db.conn.executemany("INSERT OR REPLACE INTO dnc (number, source, added_at) VALUES (?, ?, ?)",
+                            [(n, source, now) for n in numbers])
         audit(db, actor, "dnc.import", source, {"numbers": len(numbers)})
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'lists_version'")
     return len(numbers)

@@ -13,6 +13,7 @@ from callshield.lists import LIST_NAMES, ListSnapshot
 from callshield.numbers import NumberIntel
 from callshield.sipheaders import number_of
 from callshield.store.audit import audit
+from callshield.store.db import transaction
 
 
 def normalise(intel: NumberIntel, number: str) -> str:
@@ -30,8 +31,9 @@ def _check_list(name: str) -> None:
 def add(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, reason: str = "", actor: str = "cli") -> str:
     _check_list(name)
     key = normalise(intel, number)
-    with db.conn:
-        db["lists"].upsert({"list": name, "number": key, "reason": reason, "added_by": actor, "added_at": time.time()}, pk=("list", "number"))
+    with transaction(db):
+        db.execute("INSERT OR REPLACE INTO lists (list, number, reason, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
+                   [name, key, reason, actor, time.time()])
         audit(db, actor, f"lists.{name}.add", key, {"reason": reason})
         _bump(db)
     return key
@@ -40,7 +42,7 @@ def add(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, r
 def remove(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, actor: str = "cli") -> str:
     _check_list(name)
     key = normalise(intel, number)
-    with db.conn:
+    with transaction(db):
         cur = db.execute("DELETE FROM lists WHERE list = ? AND number = ?", [name, key])
         if cur.rowcount == 0:
             raise ListError(f"{key} is not on the {name} list")

@@ -20,6 +20,7 @@ from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, 
 from callshield.errors import PinError, RoutingError
 from callshield.numbers import NumberIntel
 from callshield.store.audit import audit
+from callshield.store.db import transaction
 
 PLAN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 PLANS_PIN_KEY = "plans_pin_hash"
@@ -76,10 +77,10 @@ class RoutingStore:
                    actor: str = "cli") -> str:
         key = self.number_key(number)
         check_number_row(route, fallback, announcement)
-        with self.db.conn:
+        with transaction(self.db):
             old = self._row("SELECT * FROM numbers WHERE number = ?", key)
-            self.db["numbers"].upsert({"number": key, "route": route, "fallback": fallback, "announcement": announcement,
-                                       "label": label, "updated_at": time.time()}, pk="number")
+            self.db.execute("INSERT OR REPLACE INTO numbers (number, route, fallback, announcement, label, updated_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?)", [key, route, fallback, announcement, label, time.time()])
             audit(self.db, actor, "numbers.set", key, {"route": route, "fallback": fallback, "announcement": announcement,
                                                          "label": label, "was": old})
             self._bump()
@@ -87,7 +88,7 @@ class RoutingStore:
 
     def remove_number(self, number: str, actor: str = "cli") -> str:
         key = self.number_key(number)
-        with self.db.conn:
+        with transaction(self.db):
             used = [r[0] for r in self.db.execute("SELECT plan FROM plan_routes WHERE number = ? ORDER BY plan", [key])]
             if used:
                 raise RoutingError(f"{key} is routed by dial plan(s) {', '.join(used)}; remove it from them first")
@@ -106,16 +107,16 @@ class RoutingStore:
         problem = plan_name_problem(name) or (sound_problem(announcement) if announcement else None)
         if problem:
             raise RoutingError(problem)
-        with self.db.conn:
+        with transaction(self.db):
             if self._row("SELECT name FROM plans WHERE name = ?", name):
                 raise RoutingError(f"a dial plan named {name!r} already exists")
-            self.db["plans"].insert({"name": name, "description": description, "announcement": announcement, "slot": None,
-                                     "active": 0, "invoked_at": None, "invoked_by": None, "updated_at": time.time()})
+            self.db.execute("INSERT INTO plans (name, description, announcement, slot, active, updated_at) VALUES (?, ?, ?, NULL, 0, ?)",
+                            [name, description, announcement, time.time()])
             audit(self.db, actor, "plans.create", name, {"description": description, "announcement": announcement})
             self._bump()
 
     def delete_plan(self, ref: str, actor: str = "cli") -> str:
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             if plan["active"]:
                 raise RoutingError(f"dial plan {plan['name']!r} is active; revoke it first (callshield plans revoke {plan['name']!r})")
@@ -130,18 +131,18 @@ class RoutingStore:
         if problem:
             raise RoutingError(problem)
         key = self.number_key(number)
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             self.require_known(key)
-            self.db["plan_routes"].upsert({"plan": plan["name"], "number": key, "destination": destination,
-                                           "announcement": announcement}, pk=("plan", "number"))
+            self.db.execute("INSERT OR REPLACE INTO plan_routes (plan, number, destination, announcement) VALUES (?, ?, ?, ?)",
+                            [plan["name"], key, destination, announcement])
             audit(self.db, actor, "plans.route", f"{plan['name']}:{key}", {"destination": destination, "announcement": announcement})
             self._bump()
         return key
 
     def remove_plan_route(self, ref: str, number: str, actor: str = "cli") -> str:
         key = self.number_key(number)
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             if self.db.execute("DELETE FROM plan_routes WHERE plan = ? AND number = ?", [plan["name"], key]).rowcount == 0:
                 raise RoutingError(f"dial plan {plan['name']!r} does not route {key}")
@@ -152,7 +153,7 @@ class RoutingStore:
     def load_plan(self, ref: str, slot: int, actor: str = "cli") -> str:
         if slot not in SLOTS:
             raise RoutingError(f"slot {slot} does not exist: plans are loaded into slots {SLOTS[0]}-{SLOTS[-1]}")
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             holder = self._row("SELECT name FROM plans WHERE slot = ?", slot)
             if holder and holder["name"] != plan["name"]:
@@ -163,7 +164,7 @@ class RoutingStore:
         return plan["name"]
 
     def unload_plan(self, ref: str, actor: str = "cli") -> str:
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             if plan["slot"] is None:
                 raise RoutingError(f"dial plan {plan['name']!r} is not loaded")
@@ -177,7 +178,7 @@ class RoutingStore:
     def invoke_plan(self, ref: str, actor: str = "cli", now: float | None = None) -> dict[str, Any]:
         """Activate a loaded plan; returns the plan row (with its route count)."""
         now = time.time() if now is None else now
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             if plan["slot"] is None:
                 raise RoutingError(f"dial plan {plan['name']!r} is not loaded; load it into a slot first (callshield plans load {plan['name']!r} SLOT)")
@@ -188,7 +189,7 @@ class RoutingStore:
         return {**plan, "active": 1, "invoked_at": now, "invoked_by": actor, "routes": routes}
 
     def revoke_plan(self, ref: str, actor: str = "cli") -> dict[str, Any]:
-        with self.db.conn:
+        with transaction(self.db):
             plan = self.plan(ref)
             if not plan["active"]:
                 raise RoutingError(f"dial plan {plan['name']!r} is not active")
@@ -196,6 +197,19 @@ class RoutingStore:
             audit(self.db, actor, "plans.revoke", plan["name"], {"slot": plan["slot"], "invoked_at": plan["invoked_at"]})
             self._bump()
         return {**plan, "active": 0}
+
+    def set_auto(self, ref: str, destination: str | None, actor: str = "cli") -> str:
+        """Mark a plan as the automatic diversion for ``destination`` (a PJSIP endpoint
+        name the AMI monitor watches), or clear the mark with None. While that destination
+        is down, calls to the numbers the plan routes follow it (trunk_down:<destination>)."""
+        if destination is not None and not re.fullmatch(r"[A-Za-z0-9_.+@/-]{1,80}", destination):
+            raise RoutingError(f"{destination!r} is not a destination name (the PJSIP endpoint a route dials, e.g. agents)")
+        with transaction(self.db):
+            plan = self.plan(ref)
+            self.db.execute("UPDATE plans SET auto_for = ?, updated_at = ? WHERE name = ?", [destination, time.time(), plan["name"]])
+            audit(self.db, actor, "plans.auto", plan["name"], {"destination": destination, "was": plan.get("auto_for")})
+            self._bump()
+        return plan["name"]
 
     def plan(self, ref: str | int) -> dict[str, Any]:
         """A plan by name, or by slot number (1-5)."""
@@ -212,7 +226,7 @@ class RoutingStore:
 
     def plans(self) -> list[dict[str, Any]]:
         return list(self.db.query(
-            "SELECT p.name, p.slot, p.active, p.invoked_at, p.invoked_by, p.description, p.announcement,"
+            "SELECT p.name, p.slot, p.active, p.invoked_at, p.invoked_by, p.description, p.announcement, p.auto_for,"
             " (SELECT count(*) FROM plan_routes r WHERE r.plan = p.name) AS routes"
             " FROM plans p ORDER BY p.slot IS NULL, p.slot, p.name"))
 
@@ -232,10 +246,10 @@ class RoutingStore:
         key = self.number_key(number)
         now = time.time() if now is None else now
         override = Override(key, destination, staff, now + hours * 3600, target)
-        with self.db.conn:
+        with transaction(self.db):
             self.require_known(key)
-            self.db["overrides"].upsert({"number": key, "destination": destination, "target": target, "staff": staff,
-                                         "created_at": now, "expires_at": override.expires_at, "created_by": actor}, pk="number")
+            self.db.execute("INSERT OR REPLACE INTO overrides (number, destination, target, staff, created_at, expires_at, created_by)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)", [key, destination, target, staff, now, override.expires_at, actor])
             audit(self.db, actor, "overrides.set", key, {"destination": destination, "target": target, "staff": staff,
                                                           "expires_at": override.expires_at})
             self._bump()
@@ -243,7 +257,7 @@ class RoutingStore:
 
     def cancel_override(self, number: str, actor: str = "cli") -> str:
         key = self.number_key(number)
-        with self.db.conn:
+        with transaction(self.db):
             if self.db.execute("DELETE FROM overrides WHERE number = ?", [key]).rowcount == 0:
                 raise RoutingError(f"{key} has no personal override")
             audit(self.db, actor, "overrides.cancel", key)
@@ -260,15 +274,16 @@ class RoutingStore:
     def add_staff(self, number: str, name: str, pin: str, actor: str = "cli") -> str:
         key = self.number_key(number)
         pin_hash = hash_pin(pin)
-        with self.db.conn:
+        with transaction(self.db):
             self.require_known(key)
-            self.db["staff"].upsert({"number": key, "name": name, "pin_hash": pin_hash, "created_at": time.time()}, pk="number")
+            self.db.execute("INSERT OR REPLACE INTO staff (number, name, pin_hash, created_at) VALUES (?, ?, ?, ?)",
+                            [key, name, pin_hash, time.time()])
             audit(self.db, actor, "staff.set", key, {"name": name})
         return key
 
     def remove_staff(self, number: str, actor: str = "cli") -> str:
         key = self.number_key(number)
-        with self.db.conn:
+        with transaction(self.db):
             if self.db.execute("DELETE FROM staff WHERE number = ?", [key]).rowcount == 0:
                 raise RoutingError(f"{key} is not a staff number")
             audit(self.db, actor, "staff.remove", key)
@@ -283,8 +298,8 @@ class RoutingStore:
 
     def set_plans_pin(self, pin: str, actor: str = "cli") -> None:
         pin_hash = hash_pin(pin)
-        with self.db.conn:
-            self.db["meta"].upsert({"key": PLANS_PIN_KEY, "value": pin_hash}, pk="key")
+        with transaction(self.db):
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [PLANS_PIN_KEY, pin_hash])
             audit(self.db, actor, "plans.pin", "plans")
 
     def plans_pin_hash(self) -> str | None:
@@ -304,8 +319,8 @@ class RoutingStore:
             raise PinError(f"{scope} by phone is locked for everyone after {everyone} wrong PINs in {access.lockout_minutes} min (or: callshield pins unlock)")
 
     def record_pin_failure(self, scope: str, caller: str, detail: dict[str, Any], now: float | None = None) -> None:
-        with self.db.conn:
-            self.db["pin_failures"].insert({"ts": time.time() if now is None else now, "scope": scope, "caller": caller})
+        with transaction(self.db):
+            self.db.execute("INSERT INTO pin_failures (ts, scope, caller) VALUES (?, ?, ?)", [time.time() if now is None else now, scope, caller])
             audit(self.db, f"phone:{caller}", f"{scope}.pin_failed", caller, detail)
 
     def clear_pin_failures(self, scope: str | None = None, caller: str | None = None, actor: str = "cli") -> int:
@@ -317,7 +332,7 @@ class RoutingStore:
             where.append("caller = ?")
             params.append(caller)
         sql = "DELETE FROM pin_failures" + (" WHERE " + " AND ".join(where) if where else "")
-        with self.db.conn:
+        with transaction(self.db):
             n = self.db.execute(sql, params).rowcount
             audit(self.db, actor, "pins.unlock", caller or "*", {"scope": scope or "*", "cleared": n})
         return n
@@ -355,7 +370,8 @@ def routes_version(db: sqlite_utils.Database) -> int:
 def load_state(db: sqlite_utils.Database, now: float | None = None) -> RouteState:
     """The whole route state in one read transaction (numbers, active plans, live overrides)."""
     now = time.time() if now is None else now
-    with db.conn:
+    db.conn.execute("BEGIN")  # one read snapshot: version and rows agree
+    try:
         version = routes_version(db)
         numbers = {r[0]: NumberRoute(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "")
                    for r in db.execute("SELECT number, route, fallback, announcement, label FROM numbers")}
@@ -367,5 +383,13 @@ def load_state(db: sqlite_utils.Database, now: float | None = None) -> RouteStat
             active.append((ActivePlan(name, slot, invoked_at or 0.0, invoked_by or "", len(routes)), routes))
         overrides = {r[0]: Override(r[0], r[1], r[2], r[3], r[4] or "")
                      for r in db.execute("SELECT number, destination, staff, expires_at, target FROM overrides WHERE expires_at > ?", [now])}
-    return RouteState.build(numbers, active, overrides, version)
+        auto: dict[str, dict[str, PlanRoute]] = {}
+        for name, destination, announcement in db.execute(
+                "SELECT name, auto_for, announcement FROM plans WHERE auto_for IS NOT NULL AND auto_for != '' ORDER BY name").fetchall():
+            routes = auto.setdefault(destination, {})
+            for num, dest, ann in db.execute("SELECT number, destination, announcement FROM plan_routes WHERE plan = ?", [name]):
+                routes.setdefault(num, PlanRoute(name, dest, ann or announcement or ""))
+    finally:
+        db.conn.rollback()
+    return RouteState.build(numbers, active, overrides, version, auto)
 

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 
 from callshield.agi import dialplan_vars as dv
-from callshield.agi import health, screen
+from callshield.agi import access_override, access_plans, health, screen
 from callshield.agi.protocol import AgiSession, quote
 from callshield.agi.server import AgiServer, Handler, handlers
 from callshield.agi.signal_reader import EXPRESSION, FIELDS
@@ -251,7 +251,7 @@ async def test_unknown_script_sets_nothing_and_closes(server: AgiServer, caplog:
     assert commands == []
     assert server.failures == 1
     assert ("channel=PJSIP/carrier-00000001 uniqueid=1795000000.1 ddi=+442071234567: unknown AGI script 'nope' "
-            "(served: health, screen); the dialplan falls back to the normal route") in caplog.text
+            "(served: health, invoke, override, screen); the dialplan falls back to the normal route") in caplog.text
 
 
 @pytest.mark.asyncio
@@ -330,7 +330,8 @@ async def test_crashing_handler_is_logged_with_traceback_and_fails_open(start_se
 
 
 def test_handlers_map_each_script_name() -> None:
-    assert handlers() == {"screen": screen.handle, "health": health.handle}
+    assert handlers() == {"screen": screen.handle, "health": health.handle, "invoke": access_plans.handle,
+                          "override": access_override.handle}
 
 
 def test_duplicate_script_names_are_refused() -> None:

@@ -27,7 +27,8 @@ from callshield.store.writer import CallWriter
 GB_CALLER = "+442079460000"
 US_CALLER = "+12025550143"
 TABLES = {"schema_migrations", "calls", "lists", "audit", "meta", "outcomes", "dnc",
-          "numbers", "plans", "plan_routes", "overrides", "staff", "pin_failures"}
+          "numbers", "plans", "plan_routes", "overrides", "staff", "pin_failures",
+          "destination_state", "destination_events", "drill_requests"}
 
 Call = Callable[..., CallSignal]
 
