@@ -79,6 +79,8 @@ class Screener:
         started = time.perf_counter()
         call_id = signal.call_id or self.new_id()
         facts = derive_facts(signal, self.intel, self.trusted)
+        if signal.drill:
+            return self._drill(signal, facts, call_id, started)
         caller = facts.caller.key if facts.caller is not None else None
         velocity = self.history.observe(Observation(signal.timestamp, caller, facts.dialled.key, facts.withheld))
         lists = self.lists
@@ -125,3 +127,19 @@ class Screener:
         )
         elapsed = (time.perf_counter() - started) * 1e6
         return Screening(signal, facts, velocity, decision, elapsed, rules.score, reading, phone)
+
+    def _drill(self, signal: CallSignal, facts: CallFacts, call_id: str, started: float) -> Screening:
+        """A failover-drill test call: routed exactly as a safe call (override, plan,
+        trunk health, normal route) but never scored, and kept out of the repeat-call
+        history and Call DNA memory so drills cannot teach the model anything."""
+        policy = self.routes.policy(facts.dialled.key)
+        route = self.routes.decide(facts.dialled.key, policy, "SAFE", signal.timestamp)
+        decision = Decision(
+            call_id=call_id, score=0, status="SAFE", reasons=(), attestation=facts.attestation.value,
+            spoof_status=facts.attestation.spoof_status, spoof_verified=facts.attestation.verified,
+            route_action=route.action, route=route.route, route_fallback=route.fallback, route_reason=route.reason,
+            announcement=route.announcement, scorer="drill",
+        )
+        elapsed = (time.perf_counter() - started) * 1e6
+        return Screening(signal, facts, Velocity(), decision, elapsed, 0, None, insights(None, carrier="N/A", score=0, status="SAFE",
+                         suspicious_at=policy.thresholds.suspicious, dnc=self.dnc, recent_abuse=None))

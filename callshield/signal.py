@@ -46,6 +46,7 @@ class CallSignal:
     uniqueid: str = ""
     channel_state: str = ""
     call_id: str = ""
+    drill: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in _FIELDS}

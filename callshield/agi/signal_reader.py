@@ -32,6 +32,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("source", "${CHANNEL(pjsip,remote_addr)}"),
     ("codecs", "${CHANNEL(audionativeformat)}"),
     ("channel_state", "${CHANNEL(state)}"),
+    # Set only on failover-drill test calls (callshield drill originates them).
+    ("drill", "${CALLSHIELD_DRILL}"),
 )
 SEPARATOR = "|"
 EXPRESSION = SEPARATOR.join(f"${{BASE64_ENCODE({expr})}}" for _, expr in FIELDS)
@@ -87,6 +89,7 @@ def build_signal(env: dict[str, str], fields: dict[str, str], *, now: float | No
         channel=env.get("agi_channel", ""),
         uniqueid=env.get("agi_uniqueid", ""),
         channel_state=fields.get("channel_state", ""),
+        drill=fields.get("drill", "")[:64],
     )
 
 

@@ -94,7 +94,7 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
 
 def observations_since(db: sqlite_utils.Database, since: float) -> Iterator[Observation]:
     """The calls the repeat-call history needs after a restart, oldest first."""
-    rows = db.execute("SELECT ts, caller_key, dialled, withheld FROM calls WHERE ts > ? ORDER BY ts", [since])
+    rows = db.execute("SELECT ts, caller_key, dialled, withheld FROM calls WHERE ts > ? AND scorer != 'drill' ORDER BY ts", [since])
     for ts, caller_key, dialled, withheld in rows:
         yield Observation(ts, caller_key or None, dialled, bool(withheld))
 
@@ -103,7 +103,7 @@ def dna_keys_since(db: sqlite_utils.Database, since: float) -> Iterator[CallKeys
     """The Call DNA memory's keys of recent calls, oldest first (rebuilt at start-up)."""
     rows = db.execute(
         "SELECT ts, caller_key, caller_profile, json_extract(features, '$.trait'), dialled,"
-        " json_extract(signal, '$.source_ip'), withheld FROM calls WHERE ts > ? ORDER BY ts", [since])
+        " json_extract(signal, '$.source_ip'), withheld FROM calls WHERE ts > ? AND scorer != 'drill' ORDER BY ts", [since])
     for ts, caller_key, profile, trait, dialled, source, withheld in rows:
         yield CallKeys(ts, caller_key or None, profile or "", trait or "", dialled, source or "", bool(withheld))
 

@@ -368,3 +368,14 @@ def test_route_control_refresh_picks_up_a_change_made_through_another_connection
     finally:
         cli.db.close()
 
+
+
+def test_a_drill_call_is_routed_as_safe_without_scoring_or_memory(make_screener, call):
+    screener = make_screener()
+    withheld = dict(caller_number="", presentation="prohib", drill="drill-1-1")
+
+    first = screener.screen(call(**withheld))
+    second = screener.screen(call(**withheld))
+
+    assert (second.decision.score, second.decision.status, second.decision.scorer) == (0, "SAFE", "drill")
+    assert second.velocity.withheld_to_dialled == 0 and first.dna is None

@@ -40,6 +40,7 @@ def test_from_dict_reads_every_field() -> None:
         "uniqueid": "1795000000.1",
         "channel_state": "Ring",
         "call_id": "c-1",
+        "drill": "",
     }
 
     signal = CallSignal.from_dict(data)
