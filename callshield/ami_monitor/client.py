@@ -15,12 +15,16 @@ for at least one keepalive period.
 ``collect()`` sends an event-list action (``PJSIPShowContacts``, ...) and returns the
 list's events up to its completion event.
 
-Why not panoramisk (which the house style points at): its reconnect is a fixed delay
-with no backoff or jitter, its Ping never checks for the Pong (a silent Asterisk goes
-unnoticed), an action has no timeout, a failed login leaves it connected and silent,
-and it drops non-ASCII bytes (``decode(errors="ignore")``) with no bound on a message's
-size. Those are the connection-keeping parts this client exists for; on the parsing and
-dispatch side bench/ami_events.py measures both on the same stream (bench/README.md).
+Why not panoramisk 1.4 (which the house style points at), measured by
+bench/ami_events.py on the same stream (bench/README.md): it spends about 3x the CPU
+per event (on the event loop the pre-answer AGI path shares), and it loses the last
+field of any message whose value is empty (``Value: `` of a VarSet: 13 % of the events
+of a realistic mix), as it strips each message before splitting it. Besides: a fixed
+reconnect delay (no backoff, no jitter), a Ping whose Pong is never checked (a silent
+Asterisk goes unnoticed), no timeout on actions, a refused login only logged as a lost
+connection, each read decoded alone with ``errors="ignore"`` (a UTF-8 character split
+between two reads vanishes), and no bound on a message's size. Building on it would
+have meant replacing all but its parser, which is the slow and lossy part.
 
 The framing: a message is ``Key: Value`` lines ending with CRLF, closed by an empty line.
 A line without ``": "`` is skipped and counted (``malformed``); a key that repeats (the
@@ -35,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -85,7 +90,8 @@ class AmiActionError(AmiError):
     def __init__(self, action: str, reply: dict[str, str]):
         self.action = action
         self.reply = reply
-        super().__init__(f"Asterisk refused the AMI action {action}: {reply.get('Message', reply.get('Response', '?'))}")
+        why = reply.get("Message", reply.get("Response", "?")).strip()  # Asterisk ends some messages with '\n'
+        super().__init__(f"Asterisk refused the AMI action {action}: {why}")
 
 
 @dataclass(frozen=True)
@@ -298,14 +304,12 @@ class AmiClient:
             logged_in = False
             try:
                 logged_in = await self._session()
-                reason = self._dead_reason or "Asterisk closed the connection"
-            except AmiAuthError as exc:
-                reason = str(exc)
+                reason = self._dead_reason or f"the AMI connection to {self.peer} ended"
             except (AmiError, OSError) as exc:
-                reason = str(exc) or type(exc).__name__
-            except Exception as exc:  # a bug in on_connected or here: log it, keep the monitor alive
+                reason = str(exc) or f"{type(exc).__name__} on the AMI connection to {self.peer}"
+            except Exception as exc:  # a bug: log it, and keep the monitor alive
                 log.exception("AMI %s: unexpected error on the connection", self.peer)
-                reason = f"unexpected error: {exc!r}"
+                reason = f"unexpected error on the AMI connection to {self.peer}: {exc!r}"
             if self._closing:
                 break
             self.last_error = reason
@@ -315,10 +319,9 @@ class AmiClient:
             cap = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(failures - 1, 64))
             delay = self._rng.uniform(0.0, cap)
             self.last_retry_delay = delay
-            if not self._auth_failed:
-                log.warning("AMI %s: %s; reconnecting in %.2f s (attempt %d)", self.peer, reason, delay, failures)
-            else:
-                log.error("%s; retrying in %.2f s (attempt %d)", reason, delay, failures)
+            # every reason names the host:port; a refused login is the admin's to fix: ERROR
+            log.log(logging.ERROR if self._auth_failed else logging.WARNING,
+                    "%s; reconnecting in %.2f s (attempt %d)", reason, delay, failures)
             await asyncio.sleep(delay)
 
     async def close(self) -> None:
@@ -347,9 +350,10 @@ class AmiClient:
             raise AmiConnectionError(f"no TCP connection to the Asterisk manager interface at {self.peer} within "
                                      f"{cfg.connect_timeout:g} s (monitor.host/monitor.port; a firewall?)") from None
         except OSError as exc:
-            raise AmiConnectionError(f"cannot connect to the Asterisk manager interface at {self.peer}: "
-                                     f"{exc.strerror or exc} (is Asterisk running, with enabled = yes, this bindaddr "
-                                     f"and port in manager.conf?)") from None
+            why = os.strerror(exc.errno) if exc.errno else str(exc)  # "Connection refused", not asyncio's wording
+            raise AmiConnectionError(f"cannot connect to the Asterisk manager interface at {self.peer}: {why} "
+                                     f"(is Asterisk running, with enabled = yes, this bindaddr and port in "
+                                     f"manager.conf?)") from None
         self._writer = writer
         self._connected = True
         self._parser.reset()
@@ -364,15 +368,15 @@ class AmiClient:
                                        f"is monitor.port the manager port (5038), not SIP or HTTP?") from None
             except ValueError:  # a line over STREAM_LIMIT
                 raise AmiProtocolError(f"{self.peer} is not an Asterisk manager interface (no banner line)") from None
-            banner = banner_raw.decode("utf-8", "replace").strip()
             if not banner_raw:
                 raise AmiConnectionError(f"{self.peer} closed the connection before the AMI banner")
+            banner = banner_raw.decode("utf-8", "replace").strip()
             if not banner.startswith(BANNER_PREFIX):
                 raise AmiProtocolError(f"{self.peer} is not an Asterisk manager interface (it sent {banner[:60]!r}, "
                                        f"not '{BANNER_PREFIX}/...'): check monitor.host and monitor.port")
             self.version = banner.partition("/")[2] or None
             reader_task = asyncio.create_task(self._read_loop(reader), name=f"ami-reader-{self.peer}")
-            await self._login(reader_task)
+            await self._login()
             self._logged_in = True
             self.logins += 1
             self.last_error = None
@@ -386,7 +390,7 @@ class AmiClient:
                         return await self._ended(reader_task)
                     if not isinstance(exc, (AmiError, OSError)):
                         log.exception("AMI %s: on_connected (the resync after login) raised", self.peer)
-                    self._dead_reason = f"the resync after login (on_connected) failed: {exc}"
+                    self._dead_reason = f"the resync after the AMI login to {self.peer} (on_connected) failed: {exc}"
                     return True
             return await self._ended(reader_task)
         finally:
@@ -400,12 +404,13 @@ class AmiClient:
 
     async def _ended(self, reader_task: asyncio.Task[None]) -> bool:
         await asyncio.wait({reader_task})
-        if not reader_task.cancelled() and reader_task.exception() is not None and self._dead_reason is None:
-            exc = reader_task.exception()
-            self._dead_reason = str(exc) or type(exc).__name__
+        exc = None if reader_task.cancelled() else reader_task.exception()
+        if exc is not None:  # the reader only returns; an exception is a bug
+            log.error("AMI %s: the reader failed", self.peer, exc_info=exc)
+            self._dead_reason = f"the AMI reader for {self.peer} failed: {exc!r}"
         return True
 
-    async def _login(self, reader_task: asyncio.Task[None]) -> None:
+    async def _login(self) -> None:
         cfg = self.config
         try:
             await self.action("Login", timeout=cfg.connect_timeout, Username=cfg.username, Secret=self._secret, Events="on")
@@ -466,6 +471,9 @@ class AmiClient:
                             continue
                     if "Event" in msg:
                         events += 1
+                        if msg["Event"] == "Shutdown":
+                            self._dead_reason = (f"Asterisk at {self.peer} is shutting down (Shutdown: {msg.get('Shutdown')}, "
+                                                 f"Restart: {msg.get('Restart')})")
                         try:
                             on_event(msg)
                         except Exception:

@@ -1,0 +1,312 @@
+"""Failover drills on the live system: ``callshield drill``.
+
+Simulated (default): mark the destination failed through the store (the running serve's
+monitor applies it, labelled ``drill`` in the audit log), place test calls through
+Asterisk (AMI Originate of a Local channel into your inbound context, so they take the
+real numbers' routing, screened but never scored: CALLSHIELD_DRILL), check each was
+delivered somewhere other than the destination with ``ROUTE_REASON trunk_down:<dest>``,
+restore, and check calls return. Induced: the destination has really been stopped;
+place calls until the monitor detects it, check no call is lost, wait for its recovery,
+check calls return. Either way: a report with time to divert, time to restore, calls
+placed / delivered / lost; it passes only with 0 lost and every call where it belongs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from callshield.ami_monitor.client import AmiClient
+from callshield.config import Config
+from callshield.dialplan.health import destination_of
+from callshield.errors import CallshieldError
+from callshield.numbers import NumberIntel
+from callshield.store import open_store
+from callshield.store.db import transaction
+from callshield.store.routing import RoutingStore
+
+log = logging.getLogger("callshield.drill")
+CALL_TIMEOUT = 40.0
+APPLY_TIMEOUT = 10.0
+
+
+class DrillError(CallshieldError):
+    """The drill could not run (no numbers for the destination, no AMI, no serve applying it)."""
+
+
+@dataclass
+class DrillCall:
+    number: str
+    phase: str  # "diverted" or "returned"
+    channel_id: str
+    answered_by: str = ""  # the destination that answered, "" when nobody did
+    route_reason: str = ""
+    dial_statuses: list[str] = field(default_factory=list)
+    ended: bool = False
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.answered_by)
+
+
+@dataclass
+class DrillReport:
+    destination: str
+    mode: str
+    numbers: list[str]
+    calls: list[DrillCall] = field(default_factory=list)
+    time_to_divert: float | None = None
+    time_to_restore: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def placed(self) -> int:
+        return len(self.calls)
+
+    @property
+    def delivered(self) -> int:
+        return sum(c.delivered for c in self.calls)
+
+    @property
+    def lost(self) -> int:
+        return self.placed - self.delivered
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and self.lost == 0 and self.placed > 0
+
+    def text(self) -> str:
+        def secs(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f} s"
+
+        lines = [
+            f"failover drill of {self.destination} ({self.mode}): {'PASSED' if self.passed else 'FAILED'}",
+            f"  numbers          {', '.join(self.numbers)}",
+            f"  time to divert   {secs(self.time_to_divert)}",
+            f"  time to restore  {secs(self.time_to_restore)}",
+            f"  calls placed     {self.placed}",
+            f"  calls delivered  {self.delivered}",
+            f"  calls lost       {self.lost}",
+        ]
+        for c in self.calls:
+            lines.append(f"    {c.phase:9} {c.number} -> {c.answered_by or 'NOBODY'} ({c.route_reason or 'no decision'};"
+                         f" dial {','.join(c.dial_statuses) or '-'})")
+        lines += [f"  problem: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination, "mode": self.mode, "passed": self.passed, "numbers": self.numbers,
+            "time_to_divert": self.time_to_divert, "time_to_restore": self.time_to_restore, "placed": self.placed,
+            "delivered": self.delivered, "lost": self.lost, "problems": self.problems,
+            "calls": [c.__dict__ | {"delivered": c.delivered} for c in self.calls],
+        }
+
+
+def numbers_served_by(config: Config, store: RoutingStore, destination: str) -> list[str]:
+    """The numbers whose normal route goes through ``destination``."""
+    from callshield.dialplan.policy import RoutingTable
+    from callshield.store.routing import load_state
+
+    table = RoutingTable(config.routing, store.intel, state=load_state(store.db))
+    served = []
+    for key in sorted(table.configured_numbers() | set(table.state.numbers)):
+        own = table.state.numbers.get(key)
+        route = own.route if own and own.route else table.policy(key).route
+        if route and destination_of(route) == destination:
+            served.append(key)
+    return served
+
+
+class Drill:
+    def __init__(self, config: Config, secret: str, destination: str, *, calls: int, numbers: list[str] | None = None,
+                 actor: str = "cli", induced: bool = False, timeout: float = 120.0):
+        self.config = config
+        self.destination = destination
+        self.calls = calls
+        self.actor = actor
+        self.induced = induced
+        self.timeout = timeout
+        self.db = open_store(config.store.path)
+        self.store = RoutingStore(self.db, NumberIntel(config.scoring.home_country))
+        served = numbers_served_by(config, self.store, destination)
+        self.numbers = [self.store.number_key(n) for n in numbers] if numbers else served
+        if not self.numbers:
+            raise DrillError(f"no number is routed through {destination!r} (numbers' routes dial e.g. PJSIP/{destination});"
+                             " name one with --number")
+        self.id = secrets.token_hex(4)
+        self.client = AmiClient(config.monitor, secret, self._on_event)
+        self._live: dict[str, DrillCall] = {}
+        self._changed = asyncio.Event()
+
+    # -- AMI -----------------------------------------------------------------------
+
+    def _on_event(self, event: dict[str, str]) -> None:
+        call = self._live.get(event.get("Uniqueid", ""))
+        if call is None:
+            return
+        name = event.get("Event")
+        if name == "DialEnd":
+            status = event.get("DialStatus", "")
+            call.dial_statuses.append(status)
+            if status == "ANSWER":
+                call.answered_by = _endpoint(event.get("DestChannel", ""))
+        elif name == "Hangup":
+            call.ended = True
+        elif name == "OriginateResponse" and event.get("Response") == "Failure" and not call.dial_statuses:
+            call.ended = True
+        self._changed.set()
+
+    async def _wait(self, predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DrillError(f"timed out after {timeout:g} s waiting for {what}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
+
+    async def _place(self, number: str, phase: str, n: int) -> DrillCall:
+        channel_id = f"drill-{self.id}-{n}"
+        call = DrillCall(number, phase, channel_id)
+        self._live[f"{channel_id}-2"] = call
+        self._live[channel_id] = call
+        reply = await self.client.action(
+            "Originate", Channel=f"Local/{number}@{self.config.monitor.drill_context}", Application="Wait", Data="1",
+            CallerID=f'"callshield drill" <{number}>', Variable=f"CALLSHIELD_DRILL={self.id}", Async="true",
+            ChannelId=channel_id, OtherChannelId=f"{channel_id}-2", Timeout=str(int(CALL_TIMEOUT * 1000)),
+        )
+        if reply.get("Response") != "Success":
+            raise DrillError(f"Asterisk refused the drill call's Originate: {reply.get('Message', reply)}")
+        await self._wait(lambda: call.ended, CALL_TIMEOUT, f"drill call {channel_id} to {number} to end")
+        call.route_reason = await asyncio.get_running_loop().run_in_executor(None, self._route_reason, f"{channel_id}-2")
+        return call
+
+    def _route_reason(self, uniqueid: str) -> str:
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            row = self.db.execute("SELECT route_reason FROM calls WHERE uniqueid = ? ORDER BY ts DESC LIMIT 1", [uniqueid]).fetchone()
+            if row:
+                return row[0]
+            time.sleep(0.05)
+        return ""
+
+    # -- store ---------------------------------------------------------------------
+
+    def _request(self, down: bool) -> int:
+        with transaction(self.db):
+            cur = self.db.execute("INSERT INTO drill_requests (destination, down, requested_at, requested_by) VALUES (?, ?, ?, ?)",
+                                  [self.destination, int(down), time.time(), self.actor])
+            return int(cur.lastrowid)
+
+    async def _applied(self, request_id: int) -> float:
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        while time.monotonic() < deadline:
+            row = self.db.execute("SELECT requested_at, applied_at FROM drill_requests WHERE id = ?", [request_id]).fetchone()
+            if row and row[1] is not None:
+                return row[1] - row[0]
+            await asyncio.sleep(0.05)
+        raise DrillError(f"no callshield serve with monitor.enabled applied the drill within {APPLY_TIMEOUT:g} s"
+                         f" (is serve running on store {self.config.store.path} with the AMI monitor connected?)")
+
+    def _state(self) -> tuple[bool, float] | None:
+        row = self.db.execute("SELECT down, since FROM destination_state WHERE destination = ?", [self.destination]).fetchone()
+        return (bool(row[0]), row[1]) if row else None
+
+    # -- the drill -----------------------------------------------------------------
+
+    async def run(self) -> DrillReport:
+        report = DrillReport(self.destination, "induced" if self.induced else "simulated", self.numbers)
+        client = asyncio.create_task(self.client.run(), name="drill-ami")
+        try:
+            await self._wait_logged_in()
+            if self.induced:
+                await self._induced(report)
+            else:
+                await self._simulated(report)
+        except DrillError as exc:
+            report.problems.append(str(exc))
+        finally:
+            client.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await client
+            await self.client.close()
+            self.db.close()
+        return report
+
+    async def _wait_logged_in(self) -> None:
+        deadline = time.monotonic() + self.config.monitor.connect_timeout + 2
+        while not self.client.logged_in:
+            if time.monotonic() > deadline:
+                raise DrillError(f"cannot log in to AMI at {self.config.monitor.host}:{self.config.monitor.port}:"
+                                 f" {self.client.last_error or 'no answer'}")
+            await asyncio.sleep(0.05)
+
+    async def _simulated(self, report: DrillReport) -> None:
+        restored = False
+        report.time_to_divert = await self._applied(self._request(True))
+        try:
+            for n in range(self.calls):
+                call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n)
+                report.calls.append(call)
+                self._check(report, call, diverted=True)
+        finally:
+            report.time_to_restore = await self._applied(self._request(False))
+            restored = True
+        if restored:
+            for n in range(self.calls):
+                call = await self._place(self.numbers[n % len(self.numbers)], "returned", self.calls + n)
+                report.calls.append(call)
+                self._check(report, call, diverted=False)
+
+    async def _induced(self, report: DrillReport) -> None:
+        started = time.time()
+        deadline = time.monotonic() + self.timeout
+        n = 0
+        while not (self._state() or (False, 0))[0]:
+            if time.monotonic() > deadline:
+                raise DrillError(f"the monitor did not mark {self.destination} down within {self.timeout:g} s: is it really stopped?")
+            call = await self._place(self.numbers[n % len(self.numbers)], "detecting", n)
+            report.calls.append(call)
+            n += 1
+        down_at = self._state()[1]  # type: ignore[index]
+        report.time_to_divert = max(0.0, down_at - started)
+        call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n)
+        report.calls.append(call)
+        self._check(report, call, diverted=True)
+        n += 1
+        log.warning("drill: %s is down and its calls are diverted; waiting up to %g s for it to recover", self.destination, self.timeout)
+        while (state := self._state()) is not None and state[0]:
+            if time.monotonic() > deadline:
+                raise DrillError(f"{self.destination} did not come back within {self.timeout:g} s")
+            await asyncio.sleep(0.1)
+        up_at = state[1] if state else time.time()
+        report.time_to_restore = max(0.0, up_at - down_at)
+        for _ in range(self.calls):
+            call = await self._place(self.numbers[n % len(self.numbers)], "returned", n)
+            report.calls.append(call)
+            self._check(report, call, diverted=False)
+            n += 1
+
+    def _check(self, report: DrillReport, call: DrillCall, *, diverted: bool) -> None:
+        if not call.delivered:
+            report.problems.append(f"{call.phase} call {call.channel_id} to {call.number} was not answered anywhere (lost)")
+        elif diverted and (call.answered_by == self.destination or not call.route_reason.startswith("trunk_down:")):
+            report.problems.append(f"call {call.channel_id} to {call.number} was not diverted: answered by {call.answered_by}"
+                                   f" ({call.route_reason or 'no decision recorded'})")
+        elif not diverted and (call.answered_by != self.destination or call.route_reason.startswith("trunk_down:")):
+            report.problems.append(f"call {call.channel_id} to {call.number} did not return to {self.destination}:"
+                                   f" answered by {call.answered_by} ({call.route_reason or 'no decision recorded'})")
+
+
+def _endpoint(channel: str) -> str:
+    """``PJSIP/agents-0000001a`` -> ``agents``."""
+    tech, _, rest = channel.partition("/")
+    name, dash, suffix = rest.rpartition("-")
+    return name if dash else rest
