@@ -938,3 +938,91 @@ def audit_command(config_path: str | None, limit: int) -> None:
     config = _load(config_path)
     for entry in recent_audit(open_store(config.store.path), limit):
         click.echo("\t".join([_iso(entry["ts"]), entry["actor"], entry["action"], entry["target"], entry["detail"]]))
+
+
+@plans_group.command("auto")
+@config_option
+@click.argument("ref", metavar="NAME|SLOT")
+@click.option("--destination", default=None, help="The destination (PJSIP endpoint, e.g. agents) this plan stands in for while it is down.")
+@click.option("--off", is_flag=True, help="Stop using this plan automatically.")
+@domain_errors
+def plans_auto(config_path: str | None, ref: str, destination: str | None, off: bool) -> None:
+    """Use a plan automatically while a destination is down (the AMI monitor decides).
+
+    While DESTINATION is down, calls to the numbers the plan routes follow it, with
+    ROUTE_REASON trunk_down:DESTINATION; when it recovers they return. The plan needs
+    no slot and is not "invoked". Numbers it does not route use their secondary.
+
+    Example: callshield plans auto "Leeds takes London" --destination london-sbc
+    """
+    if off == (destination is not None):
+        raise click.UsageError("give either --destination NAME or --off")
+    config = _load(config_path)
+    name = _routing(config).set_auto(ref, None if off else destination, actor=_actor())
+    _changed(config, f"dial plan {name!r} is {'no longer automatic' if off else f'used automatically while {destination} is down'}")
+
+
+@main.group("monitor")
+def monitor_group() -> None:
+    """The AMI monitor's view of your destinations."""
+
+
+@monitor_group.command("status")
+@config_option
+@click.option("--events", "n_events", type=click.IntRange(min=0), default=10, show_default=True, help="How many recent transitions to show.")
+@domain_errors
+def monitor_status(config_path: str | None, n_events: int) -> None:
+    """Show each destination the monitor has seen change, and recent transitions.
+
+    Example: callshield monitor status
+    """
+    config = _load(config_path)
+    db = open_store(config.store.path)
+    rows = [[r["destination"], "DOWN" if r["down"] else "up", _iso(r["since"]), "drill" if r["drill"] else "", r["reason"]]
+            for r in db.query("SELECT * FROM destination_state ORDER BY destination")]
+    _table(["destination", "state", "since", "", "reason"], rows,
+           "no destination has changed state since serve started (all healthy)" if config.monitor.enabled
+           else "the AMI monitor is off (monitor.enabled: false)")
+    if n_events:
+        events = list(db.query("SELECT * FROM destination_events ORDER BY id DESC LIMIT ?", [n_events]))
+        if events:
+            click.echo("")
+            for e in events:
+                click.echo("\t".join([_iso(e["ts"]), e["destination"], e["state"], "drill" if e["drill"] else "", e["reason"]]))
+
+
+@main.command("drill")
+@config_option
+@click.option("--destination", required=True, help="The destination to fail over (the PJSIP endpoint routes dial, e.g. agents).")
+@click.option("--calls", type=click.IntRange(min=1, max=50), default=2, show_default=True, help="Test calls while diverted, and again after restore.")
+@click.option("--number", "numbers", multiple=True, help="Place the test calls to this number (repeatable) [default: every number routed through DESTINATION].")
+@click.option("--induced", is_flag=True, help="The destination has really been stopped: detect, divert, wait for its recovery, check the return.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, help="Seconds to wait for detection and recovery (--induced).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@domain_errors
+def drill_command(config_path: str | None, destination: str, calls: int, numbers: tuple[str, ...], induced: bool, timeout: float,
+                  as_json: bool) -> None:
+    """Run a failover drill on the live system; exit code 1 when it fails.
+
+    Simulated (default): mark DESTINATION failed (labelled drill in the audit log), place
+    test calls through Asterisk to the numbers it serves, check they were diverted, restore,
+    check calls return; the report gives time to divert and restore, calls placed,
+    delivered and lost (must be 0). Needs callshield serve running with monitor.enabled
+    and the AMI secret in the environment (monitor.secret_env).
+
+    Example: callshield drill --destination agents --calls 3
+    """
+    from callshield.ami_monitor.drill import Drill
+
+    config = _load(config_path)
+    secret = os.environ.get(config.monitor.secret_env, "")
+    if not secret:
+        raise click.ClickException(f"the AMI secret is read from the environment variable {config.monitor.secret_env}"
+                                   " (monitor.secret_env), which is not set")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
+    drill = Drill(config, secret, destination, calls=calls, numbers=list(numbers) or None, actor=_actor(), induced=induced,
+                  timeout=timeout)
+    report = asyncio.run(drill.run())
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
+    if not report.passed:
+        raise SystemExit(1)

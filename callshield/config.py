@@ -306,9 +306,12 @@ class MonitorConfig:
     reachable_for: float = 5.0
     webhook_url: str = ""
     webhook_timeout: float = 2.0
+    drill_context: str = "from-carrier"
 
     def validate(self, path: str) -> None:
         _port(f"{path}.port", self.port)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,79}", self.drill_context):
+            raise ConfigError(f"{path}.drill_context", f"must be a dialplan context name, not {self.drill_context!r}")
         if not self.username:
             raise ConfigError(f"{path}.username", "must name the manager.conf user callshield logs in as")
         for name in ("connect_timeout", "keepalive", "backoff_initial", "backoff_max", "window", "hold_down", "hold_down_max",

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
 import signal
 import sys
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
@@ -31,6 +32,9 @@ from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
+
+if TYPE_CHECKING:
+    from callshield.ami_monitor.monitor import Monitor
 
 log = logging.getLogger("callshield.serve")
 
@@ -96,6 +100,22 @@ async def reload_state(services: Services) -> None:
         db.close()
 
 
+def start_monitor(services: Services) -> "Monitor | None":
+    """The AMI monitor, or None (logged) when its secret is missing: screening carries on
+    without automatic failover and the health probe reports DEGRADED."""
+    from callshield.ami_monitor.monitor import Monitor
+
+    config = services.config.monitor
+    secret = os.environ.get(config.secret_env, "")
+    if not secret:
+        log.critical("monitor.enabled is true but the environment variable %s (monitor.secret_env) holding the AMI secret"
+                     " of user %r is not set: running WITHOUT the AMI monitor (no automatic failover)", config.secret_env,
+                     config.username)
+        return None
+    log.info("AMI monitor: %s@%s:%d", config.username, config.host, config.port)
+    return Monitor(services, secret)
+
+
 def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop (libuv) roughly halves the per-session cost of accept, read and write."""
     if name == "uvloop":
@@ -123,8 +143,13 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    agi = AgiServer(services)
     tasks = [asyncio.create_task(reload_state(services), name="reload-state")]
+    if config.monitor.enabled:
+        monitor = start_monitor(services)
+        if monitor is not None:
+            services = dataclasses.replace(services, ami=monitor.client)
+            tasks.append(asyncio.create_task(monitor.run(), name="ami-monitor"))
+    agi = AgiServer(services)
     if config.agi.watchdog_timeout > 0:
         watchdog = LoopWatchdog(agi.sockets, config.agi.watchdog_timeout)
         tasks.append(asyncio.create_task(watchdog.heartbeat(), name="watchdog"))

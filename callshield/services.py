@@ -21,6 +21,8 @@ class Services:
     writer: CallWriter | None = None
     lookup: CachedLookup | None = None
     control: RouteControl | None = None
+    # Set by serve when monitor.enabled: anything with ``logged_in`` and ``last_error``.
+    ami: Any = None
 
     def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""
@@ -30,4 +32,6 @@ class Services:
     def health(self) -> str:
         if self.writer is not None and not self.writer.alive:
             return "DEGRADED:store-writer-stopped"
+        if self.config.monitor.enabled and (self.ami is None or not self.ami.logged_in):
+            return "DEGRADED:ami-monitor-not-connected"
         return "OK"

@@ -71,6 +71,10 @@ class Ports:
     overflow: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     drsite: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     staffphone: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    # The AMI monitor's tests: a primary site, its secondary, and a qualified contact.
+    sitea: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    siteb: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    qualified: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
 
 
 class Asterisk:
@@ -171,12 +175,15 @@ write = all
         p = self.ports
         dests = ""
         for name, port in (("agents", p.agents), ("fraudteam", p.fraudteam), ("overflow", p.overflow), ("drsite", p.drsite),
-                           ("staffphone", p.staffphone)):
+                           ("staffphone", p.staffphone), ("sitea", p.sitea), ("siteb", p.siteb), ("qualified", p.qualified)):
+            # The qualified destination is pinged every second (OPTIONS): its contact goes
+            # Unreachable within a second or two of its phone falling silent.
+            qualify = "qualify_frequency = 1\nqualify_timeout = 0.5\n" if name == "qualified" else ""
             dests += f"""
 [{name}]
 type = aor
 contact = sip:{name}@127.0.0.1:{port}
-
+{qualify}
 [{name}]
 type = endpoint
 aors = {name}

@@ -66,6 +66,9 @@ class Monitor:
     # -- AMI side ------------------------------------------------------------------
 
     def on_event(self, event: dict[str, str]) -> None:
+        kind = event.get("Event")
+        if kind == "ContactStatus" or kind == "PeerStatus":
+            log.info("AMI %s: %s %s", kind, event.get("EndpointName") or event.get("Peer"), event.get(kind) or event.get("ContactStatus"))
         self.apply(self.detector.on_event(event, time.time()))
 
     async def on_connected(self, client: AmiClient) -> None:

@@ -73,6 +73,10 @@ class RoutingTable:
     def policy(self, dialled_key: str) -> Policy:
         return self._by_number.get(dialled_key, self.default)
 
+    def policies(self) -> tuple[Policy, ...]:
+        """The configured numbers' policies (routing.numbers), defaults filled in."""
+        return tuple(self._by_number.values())
+
     def configured_numbers(self) -> frozenset[str]:
         """The numbers routing.numbers in the configuration names (E.164 keys)."""
         return frozenset(self._by_number)

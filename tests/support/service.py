@@ -39,9 +39,10 @@ def port_open(port: int) -> bool:
 
 
 class CallshieldProcess:
-    def __init__(self, workdir: Path, config: dict[str, Any]):
+    def __init__(self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None):
         self.workdir = workdir
         self.config = config
+        self.env = env or {}
         self.config_path = workdir / "callshield.yaml"
         self.log_path = workdir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -61,7 +62,7 @@ class CallshieldProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "callshield", "serve", "--config", str(self.config_path)],
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen")
         if self.proc.poll() is not None:
