@@ -249,21 +249,22 @@ class Drill:
             await asyncio.sleep(0.05)
 
     async def _simulated(self, report: DrillReport) -> None:
-        restored = False
-        report.time_to_divert = await self._applied(self._request(True))
+        marked = self._request(True)
         try:
+            report.time_to_divert = await self._applied(marked)
             for n in range(self.calls):
                 call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n)
                 report.calls.append(call)
                 self._check(report, call, diverted=True)
         finally:
-            report.time_to_restore = await self._applied(self._request(False))
-            restored = True
-        if restored:
-            for n in range(self.calls):
-                call = await self._place(self.numbers[n % len(self.numbers)], "returned", self.calls + n)
-                report.calls.append(call)
-                self._check(report, call, diverted=False)
+            # Whatever happened, the simulated failure ends: a serve that applies the mark
+            # late applies the restore after it.
+            restore = self._request(False)
+        report.time_to_restore = await self._applied(restore)
+        for n in range(self.calls):
+            call = await self._place(self.numbers[n % len(self.numbers)], "returned", self.calls + n)
+            report.calls.append(call)
+            self._check(report, call, diverted=False)
 
     async def _induced(self, report: DrillReport) -> None:
         started = time.time()
