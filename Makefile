@@ -42,6 +42,7 @@ integration: install sandbox
 bench: install sandbox
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/route.py
+	$(BIN)/python bench/ami_events.py
 	$(BIN)/python bench/post_dial_delay.py
 	$(BIN)/python bench/agi_screen.py
 
