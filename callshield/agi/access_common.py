@@ -4,7 +4,8 @@ and the result variable the dialplan logs."""
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 from callshield.agi import dialplan_vars as dv
 from callshield.agi.ivr import Ivr
@@ -12,12 +13,53 @@ from callshield.agi.protocol import AgiSession
 from callshield.config import AccessConfig
 from callshield.dialplan.control import RouteControl
 from callshield.dialplan.pins import verify_pin
-from callshield.errors import PinError
+from callshield.errors import PinError, RoutingError
 from callshield.numbers import NumberIntel
+from callshield.services import Services
 from callshield.store.routing import RoutingStore
 
 log = logging.getLogger("callshield.agi.access")
 RESULT = dv.CALLSHIELD_ACCESS_RESULT
+
+@dataclass
+class AccessCall:
+    """A staff member's answered call to an access code, past the lockout check."""
+
+    session: AgiSession
+    control: RouteControl
+    access: AccessConfig
+    ivr: Ivr
+    caller: str
+    action: str
+
+    async def finish(self, result: str, prompt: str = "") -> None:
+        """Tell the dialplan (and the caller, with ``prompt``) how it ended."""
+        await self.session.set_variable(RESULT, result)
+        if prompt:
+            await self.ivr.play(prompt)
+
+
+async def open_access(session: AgiSession, services: Services, scope: str, actions: tuple[str, ...]) -> AccessCall | None:
+    """Check the script's action argument (the first of ``actions`` by default), answer,
+    and refuse a locked-out caller; None when the call has already been ended."""
+    control = services.control
+    if control is None:
+        raise RoutingError("routing changes by phone need the store (serve runs without one)")
+    access = services.config.routing.access
+    action = session.arg(1) or actions[0]
+    if action not in actions:
+        log.error("%s: AGI %s takes %s, not %r", session.context, session.script, " or ".join(map(repr, actions)), action)
+        await session.set_variable(RESULT, "invalid")
+        return None
+    call = AccessCall(session, control, access, Ivr(session, access.digit_timeout), caller_of(session, services.screener.intel), action)
+    await call.ivr.answer()
+    why = await locked_out(control, scope, call.caller, access)
+    if why:
+        log.warning("%s: %s", session.context, why)
+        await call.finish("locked", access.prompts.locked)
+        return None
+    return call
+
 
 def caller_of(session: AgiSession, intel: NumberIntel) -> str:
     """The calling number as an E.164 key, or 'anonymous' when withheld or not a number."""
@@ -67,4 +109,3 @@ async def _verify(control: RouteControl, pin: str, stored: str | None) -> bool:
     # PBKDF2 takes tens of milliseconds: keep it off the event loop.
     return await control.run(lambda _store: verify_pin(pin, stored))
 
-Step = Callable[[], Awaitable[str]]

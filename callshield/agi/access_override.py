@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from callshield.agi.access_common import RESULT, ask_pin, caller_of, locked_out
-from callshield.agi.ivr import Ivr
+from callshield.agi.access_common import ask_pin, open_access
 from callshield.agi.protocol import AgiSession
 from callshield.errors import RoutingError
 from callshield.services import Services
@@ -27,37 +26,23 @@ log = logging.getLogger("callshield.agi.override")
 
 
 async def handle(session: AgiSession, services: Services) -> None:
-    control = services.control
-    access = services.config.routing.access
-    if control is None:
-        raise RoutingError("routing changes by phone need the store (serve runs without one)")
-    action = session.arg(1) or "on"
-    if action not in ("on", "off"):
-        log.error("%s: AGI override takes 'on' or 'off', not %r", session.context, action)
-        await session.set_variable(RESULT, "invalid")
+    call = await open_access(session, services, SCOPE, ("on", "off"))
+    if call is None:
         return
-    caller = caller_of(session, services.screener.intel)
-    ivr = Ivr(session, access.digit_timeout)
-    await ivr.answer()
-    why = await locked_out(control, SCOPE, caller, access)
-    if why:
-        log.warning("%s: %s", session.context, why)
-        await ivr.play(access.prompts.locked)
-        await session.set_variable(RESULT, "locked")
-        return
-    keyed = await ivr.digits(access.prompts.staff_number, 20)
+    action, caller, control, access = call.action, call.caller, call.control, call.access
+    keyed = await call.ivr.digits(access.prompts.staff_number, 20)
     try:
         staff = control.store.number_key(keyed)
     except RoutingError:
         staff = ""
-    outcome = await ask_pin(ivr, control, access, SCOPE, caller, lambda store: store.staff_pin_hash(staff) if staff else None,
+    outcome = await ask_pin(call.ivr, control, access, SCOPE, caller, lambda store: store.staff_pin_hash(staff) if staff else None,
                             {"action": action, "staff": staff or keyed})
     if outcome != "ok":
-        await session.set_variable(RESULT, outcome)
+        await call.finish(outcome)
         return
     try:
         if action == "on":
-            entered = await ivr.digits(access.prompts.target, 20)
+            entered = await call.ivr.digits(access.prompts.target, 20)
             target = control.store.number_key(entered) if entered else caller
             if target == "anonymous":
                 raise RoutingError("the calling number is withheld and no number was keyed")
@@ -66,16 +51,13 @@ async def handle(session: AgiSession, services: Services) -> None:
                               hours=access.override_hours, actor=f"phone:{caller}")
             log.warning("%s: personal override on: calls to %s go to %s (%s) for %g h, set from %s",
                         session.context, staff, target, destination, access.override_hours, caller)
-            await session.set_variable(RESULT, f"override_on:{staff}")
-            await ivr.play(access.prompts.override_on)
+            await call.finish(f"override_on:{staff}", access.prompts.override_on)
         else:
             await control.run(RoutingStore.cancel_override, staff, actor=f"phone:{caller}")
             log.warning("%s: personal override off for %s, cancelled from %s", session.context, staff, caller)
-            await session.set_variable(RESULT, f"override_off:{staff}")
-            await ivr.play(access.prompts.override_off)
+            await call.finish(f"override_off:{staff}", access.prompts.override_off)
     except RoutingError as exc:
         log.warning("%s: personal override %s for %s refused: %s", session.context, action, staff, exc)
-        await ivr.play(access.prompts.invalid)
-        await session.set_variable(RESULT, "invalid")
+        await call.finish("invalid", access.prompts.invalid)
         return
-    await ivr.play(access.prompts.goodbye)
+    await call.ivr.play(access.prompts.goodbye)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from callshield.agi.access_common import RESULT, ask_pin, caller_of, locked_out
-from callshield.agi.ivr import Ivr
+from callshield.agi.access_common import ask_pin, open_access
 from callshield.agi.protocol import AgiSession
 from callshield.dialplan.state import SLOTS
 from callshield.errors import RoutingError
@@ -28,49 +27,32 @@ log = logging.getLogger("callshield.agi.invoke")
 
 
 async def handle(session: AgiSession, services: Services) -> None:
-    control = services.control
-    access = services.config.routing.access
-    if control is None:
-        raise RoutingError("routing changes by phone need the store (serve runs without one)")
-    action = session.arg(1) or "invoke"
-    if action not in ("invoke", "revoke"):
-        log.error("%s: AGI invoke takes 'invoke' or 'revoke', not %r", session.context, action)
-        await session.set_variable(RESULT, "invalid")
+    call = await open_access(session, services, SCOPE, ("invoke", "revoke"))
+    if call is None:
         return
-    caller = caller_of(session, services.screener.intel)
-    ivr = Ivr(session, access.digit_timeout)
-    await ivr.answer()
-    why = await locked_out(control, SCOPE, caller, access)
-    if why:
-        log.warning("%s: %s", session.context, why)
-        await ivr.play(access.prompts.locked)
-        await session.set_variable(RESULT, "locked")
-        return
-    slot = session.arg(2) or await ivr.digits(access.prompts.slot, 1)
+    action, caller, prompts = call.action, call.caller, call.access.prompts
+    slot = session.arg(2) or await call.ivr.digits(prompts.slot, 1)
     if not slot.isdigit() or int(slot) not in SLOTS:
         log.warning("%s: %s by phone from %s: %r is not a slot (1-5)", session.context, action, caller, slot)
-        await ivr.play(access.prompts.invalid)
-        await session.set_variable(RESULT, "invalid")
+        await call.finish("invalid", prompts.invalid)
         return
-    if await control.run(RoutingStore.plans_pin_hash) is None:
+    if await call.control.run(RoutingStore.plans_pin_hash) is None:
         log.error("%s: %s by phone from %s refused: no plans PIN is set (callshield plans pin)", session.context, action, caller)
-        await ivr.play(access.prompts.invalid)
-        await session.set_variable(RESULT, "no_pin")
+        await call.finish("no_pin", prompts.invalid)
         return
-    outcome = await ask_pin(ivr, control, access, SCOPE, caller, RoutingStore.plans_pin_hash, {"action": action, "slot": slot})
+    outcome = await ask_pin(call.ivr, call.control, call.access, SCOPE, caller, RoutingStore.plans_pin_hash,
+                            {"action": action, "slot": slot})
     if outcome != "ok":
-        await session.set_variable(RESULT, outcome)
+        await call.finish(outcome)
         return
     change = RoutingStore.invoke_plan if action == "invoke" else RoutingStore.revoke_plan
     try:
-        plan = await control.run(change, slot, actor=f"phone:{caller}")
+        plan = await call.control.run(change, slot, actor=f"phone:{caller}")
     except RoutingError as exc:
         log.warning("%s: %s of slot %s by phone from %s refused: %s", session.context, action, slot, caller, exc)
-        await ivr.play(access.prompts.invalid)
-        await session.set_variable(RESULT, "invalid")
+        await call.finish("invalid", prompts.invalid)
         return
     verb = "invoked" if action == "invoke" else "revoked"
     log.warning("%s: dial plan %r (slot %s) %s by phone from %s", session.context, plan["name"], slot, verb, caller)
-    await session.set_variable(RESULT, f"{verb}:{plan['name']}")
-    await ivr.play(access.prompts.invoked if action == "invoke" else access.prompts.revoked)
-    await ivr.play(access.prompts.goodbye)
+    await call.finish(f"{verb}:{plan['name']}", prompts.invoked if action == "invoke" else prompts.revoked)
+    await call.ivr.play(prompts.goodbye)
