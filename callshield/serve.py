@@ -59,7 +59,7 @@ def build_services(config: Config) -> Services:
     # The serve's own connection for routing changes by phone and the route-state reloads.
     routing = RoutingStore(open_store(config.store.path, migrate=False), screener.intel, screener.routes.configured_numbers())
     control = RouteControl(routing, screener.routes)
-    control.refresh()
+    control.load()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()

@@ -41,6 +41,11 @@ class RouteControl:
             finally:
                 self._reload()
 
+    def load(self) -> None:
+        """Load the route state now (at start-up)."""
+        with self._lock:
+            self._reload()
+
     def refresh(self) -> bool:
         """Reload the route state if the store's routes_version moved (or an override
         expired); True when a new state was swapped in."""
