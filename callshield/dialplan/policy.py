@@ -81,10 +81,6 @@ class RoutingTable:
         """The numbers routing.numbers in the configuration names (E.164 keys)."""
         return frozenset(self._by_number)
 
-    def known(self, dialled_key: str) -> bool:
-        """Is this number configured (in the config's routing.numbers or the store)?"""
-        return dialled_key in self._by_number or dialled_key in self.state.numbers
-
     def decide(self, dialled_key: str, policy: Policy, status: str, now: float | None = None) -> RouteDecision:
         now = time.time() if now is None else now
         state = self.state
