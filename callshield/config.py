@@ -26,7 +26,23 @@ ROUTE_ACTIONS = ("deliver", "divert", "announce_hangup", "reject")
 # A Dial() device string: TECH/resource, several joined by '&'. No commas (they would
 # split Dial's arguments), quotes, spaces or backslashes.
 DIAL_STRING_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+(&[A-Za-z][A-Za-z0-9_-]*/[^,\s\"'\\&]+)*$")
+# What DIAL_STRING_RE lets through but must not reach ROUTE: in Dial(${ROUTE},timeout,b(...))
+# an unbalanced ( or ) swallows or ends the options; $ { } are variable and function syntax;
+# ; (comment) and | (the old argument separator) have no place in a device string; and
+# nothing but printable ASCII (no control bytes for the AGI line).
+DIAL_UNSAFE_RE = re.compile(r"[;|${}()]|[^\x21-\x7e]")
 SOUND_NAME_RE = re.compile(r"^[A-Za-z0-9_/.-]*$")
+
+
+def dial_string_problem(value: str) -> str | None:
+    """Why ``value`` is not a Dial() device string callshield may hand the dialplan, or None."""
+    if not DIAL_STRING_RE.fullmatch(value or ""):
+        return f"{value!r} is not a Dial() device string (TECH/resource, e.g. PJSIP/agents or PJSIP/+447700900123@trunk; no commas or spaces)"
+    unsafe = DIAL_UNSAFE_RE.search(value)
+    if unsafe:
+        return (f"{value!r} is not a Dial() device string ({unsafe.group()!r} would break the dialplan;"
+                " printable ASCII only, without ; | $ { } ( ))")
+    return None
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EVENT_LOOPS = ("uvloop", "asyncio")
 
@@ -525,8 +541,9 @@ def _positive(path: str, value: float) -> None:
 
 
 def _dial_string(path: str, value: str) -> None:
-    if not DIAL_STRING_RE.fullmatch(value):
-        raise ConfigError(path, f"{value!r} is not a Dial() device string (TECH/resource, e.g. PJSIP/agents or PJSIP/0800123@trunk; no commas or spaces)")
+    problem = dial_string_problem(value)
+    if problem:
+        raise ConfigError(path, problem)
 
 
 def _sound(path: str, value: str) -> None:

@@ -29,8 +29,9 @@ class RouteControl:
         self._lock = threading.Lock()
 
     async def run(self, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``change(store, *args, **kwargs)`` in a worker thread, then swap in the new
-        route state before returning."""
+        """Run ``change(store, *args, **kwargs)`` in a worker thread, then, if it changed
+        the routing, swap in the new route state before returning. Reads (PIN hashes,
+        lockout checks) run here too, for the connection's sake, and reload nothing."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._apply, change, args, kwargs)
 
@@ -39,7 +40,7 @@ class RouteControl:
             try:
                 return change(self.store, *args, **kwargs)
             finally:
-                self._reload()
+                self._refresh()
 
     def load(self) -> None:
         """Load the route state now (at start-up)."""
@@ -50,12 +51,16 @@ class RouteControl:
         """Reload the route state if the store's routes_version moved (or an override
         expired); True when a new state was swapped in."""
         with self._lock:
-            state = self.table.state
-            expired = any(not o.live(time.time()) for o in state.overrides.values())
-            if routes_version(self.store.db) == state.version and not expired:
-                return False
-            self._reload()
-            return True
+            return self._refresh()
+
+    def _refresh(self) -> bool:
+        state = self.table.state
+        now = time.time()
+        expired = any(not o.live(now) for o in state.overrides.values())
+        if routes_version(self.store.db) == state.version and not expired:
+            return False
+        self._reload()
+        return True
 
     def _reload(self) -> None:
         started = time.perf_counter()

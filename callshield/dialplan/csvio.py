@@ -313,9 +313,12 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
     with transaction(db):  # compare and write under one lock; a dry run writes nothing
         change = numbers_change(rows, _current_numbers(store), replace)
         if change.remove:
-            routed = list(db.execute(
-                f"SELECT number, group_concat(plan, ', ') FROM plan_routes WHERE number IN ({','.join('?' * len(change.remove))})"
-                " GROUP BY number ORDER BY number", change.remove))
+            # Every routed number, filtered here: an IN (?, ...) list of the numbers to remove
+            # could pass SQLite's limit on bound parameters.
+            removing = set(change.remove)
+            routed = [(number, plans) for number, plans in db.execute(
+                "SELECT number, group_concat(plan, ', ') FROM (SELECT number, plan FROM plan_routes ORDER BY number, plan)"
+                " GROUP BY number ORDER BY number") if number in removing]
             if routed:
                 raise ImportRejected(source, [f"{number} is not in the file but dial plan(s) {plans} route it; --replace would remove it"
                                               " (remove it from the plans first, or keep it in the file)" for number, plans in routed])
@@ -326,8 +329,7 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
             db.conn.executemany("INSERT OR REPLACE INTO numbers (number, route, fallback, announcement, label, updated_at)"
                                 " VALUES (?, ?, ?, ?, ?, ?)",
                                 [(r.number, r.route, r.fallback, r.announcement, r.label, now) for r in change.upsert])
-        for number in change.remove:
-            db.execute("DELETE FROM numbers WHERE number = ?", [number])
+        db.conn.executemany("DELETE FROM numbers WHERE number = ?", [(number,) for number in change.remove])
         c = change.counts
         audit(db, actor, "numbers.import", source, {"rows": len(rows), "added": c.added, "changed": c.changed,
                                                       "unchanged": c.unchanged, "removed": c.removed, "replace": replace,

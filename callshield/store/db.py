@@ -146,18 +146,25 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error).
+    """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error,
+    a failed COMMIT included).
 
     Inside, write with ``db.execute`` (parameterised SQL) only: sqlite-utils' insert and
-    upsert commit on their own and would split the transaction.
+    upsert commit on their own and would split the transaction. A store that stays
+    locked past the busy timeout, or cannot be written, raises StoreError.
     """
-    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"the store is busy or cannot be written ({exc}); another process may hold it: try again") from None
     try:
         yield db
-    except BaseException:
+        db.conn.commit()
+    except BaseException as exc:
         db.conn.rollback()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise StoreError(f"the store refused the change ({exc}); nothing was changed") from None
         raise
-    db.conn.commit()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from callshield.config import DIAL_STRING_RE, SOUND_NAME_RE, AccessConfig
+from callshield.config import SOUND_NAME_RE, AccessConfig, dial_string_problem
 from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import PinError, RoutingError
@@ -22,16 +22,10 @@ from callshield.numbers import NumberIntel
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
-PLAN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
+# No trailing space: plan() strips the name it is given, so such a plan could never be named again.
+PLAN_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.-]{0,62}[A-Za-z0-9_.-])?")
 PLANS_PIN_KEY = "plans_pin_hash"
 SCOPES = ("plans", "override")
-
-
-def dial_string_problem(value: str) -> str | None:
-    """Why ``value`` is not a Dial() device string, or None when it is."""
-    if not DIAL_STRING_RE.fullmatch(value or ""):
-        return f"{value!r} is not a Dial() device string (TECH/resource, e.g. PJSIP/agents or PJSIP/+447700900123@trunk; no commas or spaces)"
-    return None
 
 
 def sound_problem(value: str) -> str | None:
@@ -42,7 +36,7 @@ def sound_problem(value: str) -> str | None:
 
 def plan_name_problem(value: str) -> str | None:
     if not PLAN_NAME_RE.fullmatch(value or ""):
-        return f"{value!r} is not a plan name (1-64 letters, digits, spaces, _ . -; starting with a letter or digit)"
+        return f"{value!r} is not a plan name (1-64 letters, digits, spaces, _ . -; starting with a letter or digit, not ending with a space)"
     if value.isdigit():
         return f"{value!r} is not a plan name (all digits would read as a slot number)"
     return None
@@ -242,8 +236,9 @@ class RoutingStore:
         if problem:
             raise RoutingError(problem)
         if not 0 < hours <= 24 * 31:
-            raise RoutingError(f"an override lasts between a minute and 31 days, not {hours} hours")
+            raise RoutingError(f"an override lasts between 0 and 744 hours (31 days), not {hours:g}")
         key = self.number_key(number)
+        staff = self.number_key(staff)  # it reaches ROUTE_REASON (override:<staff>)
         now = time.time() if now is None else now
         override = Override(key, destination, staff, now + hours * 3600, target)
         with transaction(self.db):
@@ -313,10 +308,12 @@ class RoutingStore:
         since = now - access.lockout_minutes * 60
         mine = self.db.execute("SELECT count(*) FROM pin_failures WHERE scope = ? AND caller = ? AND ts > ?", [scope, caller, since]).fetchone()[0]
         if mine >= access.pin_attempts:
-            raise PinError(f"{caller} is locked out of {scope} by phone after {mine} wrong PINs (for {access.lockout_minutes} min, or: callshield pins unlock)")
+            raise PinError(f"{caller} is locked out of {scope} by phone after {mine} wrong PINs in {access.lockout_minutes} min"
+                           f" (to let them try now: callshield pins unlock --scope {scope} --caller {caller})")
         everyone = self.db.execute("SELECT count(*) FROM pin_failures WHERE scope = ? AND ts > ?", [scope, since]).fetchone()[0]
         if everyone >= access.global_pin_attempts:
-            raise PinError(f"{scope} by phone is locked for everyone after {everyone} wrong PINs in {access.lockout_minutes} min (or: callshield pins unlock)")
+            raise PinError(f"{scope} by phone is locked for everyone after {everyone} wrong PINs in {access.lockout_minutes} min"
+                           f" (to unlock it now: callshield pins unlock --scope {scope})")
 
     def record_pin_failure(self, scope: str, caller: str, detail: dict[str, Any], now: float | None = None) -> None:
         with transaction(self.db):

@@ -111,6 +111,13 @@ def test_numbers_add_refuses_a_bad_route(cli: Run) -> None:
                                                     " e.g. PJSIP/agents or PJSIP/+447700900123@trunk; no commas or spaces)\n")
 
 
+def test_numbers_add_refuses_a_route_that_would_break_the_dialplan(cli: Run) -> None:
+    result = cli("numbers", "add", DDI, "--route", "PJSIP/agents;x")
+
+    assert (result.exit_code, result.stderr) == (1, "Error: route: 'PJSIP/agents;x' is not a Dial() device string (';' would break"
+                                                    " the dialplan; printable ASCII only, without ; | $ { } ( ))\n")
+
+
 def test_numbers_add_needs_a_route(cli: Run) -> None:
     result = cli("numbers", "add", DDI)
 
@@ -216,6 +223,14 @@ def test_plans_create_then_route(numbered: Run) -> None:
 
     assert ok(created) == "created dial plan 'Flood' (next: callshield plans route 'Flood' NUMBER DEST; then load and invoke it)\n"
     assert ok(routed) == f"dial plan 'Flood' routes {CONFIG_DDI} to PJSIP/leeds; {RELOAD}\n"
+
+
+def test_plans_create_refuses_a_name_ending_with_a_space(cli: Run) -> None:
+    result = cli("plans", "create", "Flood ")
+
+    assert (result.exit_code, result.stderr) == (1, "Error: 'Flood ' is not a plan name (1-64 letters, digits, spaces, _ . -;"
+                                                    " starting with a letter or digit, not ending with a space)\n")
+    assert ok(cli("plans", "list")) == "no dial plans (create one: callshield plans create NAME)\n"
 
 
 def test_plans_route_refuses_a_number_that_is_not_yours(numbered: Run) -> None:
@@ -385,6 +400,19 @@ def test_overrides_set_refuses_a_number_that_is_not_yours(cli: Run) -> None:
     result = cli("overrides", "set", DDI, "--to", MOBILE)
 
     assert result.exit_code == 1 and f"Error: {DDI} is not one of your numbers" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (("--to", MOBILE, "--hours", "0"), "an override lasts between 0 and 744 hours (31 days), not 0"),
+    (("--dial", "PJSIP/${EXTEN}"), "'PJSIP/${EXTEN}' is not a Dial() device string ('$' would break the dialplan;"
+                                   " printable ASCII only, without ; | $ { } ( ))"),
+    (("--to", MOBILE, "--staff", "Ann"), "'Ann' is not a phone number (digits with an optional leading +, e.g. +442071234567)"),
+], ids=["0 hours", "unsafe dial string", "staff not a number"])
+def test_overrides_set_refuses_with_a_message_the_admin_can_act_on(numbered: Run, args: tuple[str, ...], error: str) -> None:
+    result = numbered("overrides", "set", DDI, *args)
+
+    assert (result.exit_code, result.stderr) == (1, f"Error: {error}\n")
+    assert ok(numbered("overrides", "list")) == "no live overrides\n"
 
 
 def test_overrides_cancel(numbered: Run) -> None:

@@ -213,3 +213,9 @@ def test_unquoted_national_number_key_is_not_silently_read_as_octal(config_file:
         assert exc.key.startswith("routing.numbers")
         return
     assert RoutingTable(config.routing, intel).policy("+442071234567").route == "PJSIP/sales"
+
+
+@pytest.mark.parametrize("route", ["PJSIP/agents;x", "PJSIP/${SHELL(id)}", "PJSIP/agents(", "PJSIP/a|b"])
+def test_a_configured_route_that_would_break_the_dialplan_is_refused(make_config, route):
+    with pytest.raises(ConfigError, match="routing.default.route.*would break the dialplan"):
+        make_config(overrides={"routing.default.route": route})

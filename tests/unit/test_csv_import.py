@@ -4,6 +4,7 @@ every bad line named, nothing changed unless everything is right, one transactio
 from __future__ import annotations
 
 import io
+import sqlite3
 from typing import Any, Callable
 
 import pytest
@@ -133,6 +134,16 @@ def test_replace_is_refused_when_a_plan_routes_a_number_it_would_remove(planned:
     assert problems == [f"{DDI} is not in the file but dial plan(s) Flood, Snow route it; --replace would remove it"
                         " (remove it from the plans first, or keep it in the file)"]
     assert snapshot(planned) == before
+
+
+def test_replace_removes_more_numbers_than_sqlite_binds_in_one_statement(numbered: RoutingStore) -> None:
+    """The routed-number check must not build an IN (?, ...) list of every number removed."""
+    numbered.db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 1)
+
+    change = csvio.import_numbers(numbered, csv_bytes(NUMBERS_HEADER, f"{THIRD},PJSIP/x,,,"), "n.csv", replace=True)
+
+    assert change.remove == [DDI, SECOND]
+    assert [r["number"] for r in numbered.numbers()] == [THIRD]
 
 
 def test_a_file_with_one_bad_row_changes_nothing_and_names_the_line(numbered: RoutingStore) -> None:
@@ -344,6 +355,22 @@ def test_each_kind_of_bad_plans_row_is_named(numbered: RoutingStore, lines: list
     problems = rejected(lambda: csvio.import_plans(numbered, csv_bytes(PLANS_HEADER, *lines), "p.csv"))
 
     assert len(problems) == 1 and problems[0].startswith(problem), problems
+    assert snapshot(numbered) == before
+
+
+@pytest.mark.parametrize(("dial", "char"), [("PJSIP/leeds;x", ";"), ("PJSIP/leeds|x", "|"), ("PJSIP/${EXTEN}", "$"),
+                                           ("PJSIP/leeds(", "("), ("PJSIP/caf\u00e9", "\u00e9")])
+def test_a_dial_string_that_would_break_the_dialplan_is_refused_in_both_files(numbered: RoutingStore, dial: str, char: str) -> None:
+    before = snapshot(numbered)
+    quoted = '"' + dial + '"'
+
+    numbers = rejected(lambda: csvio.import_numbers(numbered, csv_bytes(NUMBERS_HEADER, f"{DDI},PJSIP/a,{quoted},,"), "n.csv"))
+    plans = rejected(lambda: csvio.import_plans(numbered, csv_bytes(PLANS_HEADER, f"Flood,{DDI},{quoted},"), "p.csv"))
+
+    assert numbers == [f"line 2: fallback: {dial!r} is not a Dial() device string ({char!r} would break the dialplan;"
+                       " printable ASCII only, without ; | $ { } ( ))"]
+    assert plans == [f"line 2: destination: {dial!r} is not a Dial() device string ({char!r} would break the dialplan;"
+                     " printable ASCII only, without ; | $ { } ( ))"]
     assert snapshot(numbered) == before
 
 

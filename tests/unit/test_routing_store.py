@@ -4,12 +4,16 @@ staff and PINs; every change audited and bumping routes_version."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable
 
 import pytest
 import sqlite_utils
 
+from callshield.dialplan import control as control_module
+from callshield.dialplan.control import RouteControl
 from callshield.dialplan.pins import verify_pin
+from callshield.dialplan.policy import RoutingTable
 from callshield.dialplan.state import PlanRoute
 from callshield.errors import PinError, RoutingError
 from callshield.numbers import NumberIntel
@@ -83,6 +87,31 @@ def test_set_number_refuses_a_bad_row(store: RoutingStore, route: str, fallback:
     assert store.numbers() == []
 
 
+UNSAFE_DIAL = ["PJSIP/agents;x", "PJSIP/agents|x", "PJSIP/${SHELL(id)}", "PJSIP/agents(", "PJSIP/agents)",
+               "PJSIP/{x}", "PJSIP/a\x00b", "PJSIP/a\x1bb", "PJSIP/caf\u00e9"]
+
+
+@pytest.mark.parametrize("dial", UNSAFE_DIAL)
+def test_a_dial_string_that_would_break_the_dialplan_is_refused_everywhere(flood: RoutingStore, dial: str) -> None:
+    """ROUTE reaches Dial(${ROUTE},timeout,b(...)): an unbalanced ( would swallow the
+    timeout and options; $ { } are variable syntax; ; | separators; control bytes."""
+    before = (flood.numbers(), flood.plan_routes("Flood"), flood.overrides(), routes_version(flood.db))
+    for change in (lambda: flood.set_number(SECOND, dial), lambda: flood.set_number(SECOND, "PJSIP/a", fallback=dial),
+                   lambda: flood.set_plan_route("Flood", DDI, dial), lambda: flood.set_override(DDI, dial, staff=DDI, hours=1)):
+        with pytest.raises(RoutingError, match=r"is not a Dial\(\) device string \(.* would break the dialplan"):
+            change()
+
+    assert (flood.numbers(), flood.plan_routes("Flood"), flood.overrides(), routes_version(flood.db)) == before
+
+
+@pytest.mark.parametrize("dial", ["Local/+447700900123@callshield-outbound/n", "PJSIP/agents/sip:100@[2001:db8::1]:5060",
+                                  "PJSIP/a&PJSIP/b", "DAHDI/g1/0800123", "PJSIP/*72#@pbx"])
+def test_ordinary_dial_strings_are_accepted(numbered: RoutingStore, dial: str) -> None:
+    numbered.set_number(DDI, dial)
+
+    assert numbered.numbers()[0]["route"] == dial
+
+
 @pytest.mark.parametrize("number", ["sales", "+", "1", "+44 20 7123 4567 ext 2"])
 def test_a_number_that_is_not_a_phone_number_is_refused(store: RoutingStore, number: str) -> None:
     with pytest.raises(RoutingError, match="is not a phone number"):
@@ -128,6 +157,15 @@ def test_create_plan_refuses_a_taken_name(store: RoutingStore) -> None:
 def test_create_plan_refuses_a_bad_name(store: RoutingStore, name: str, why: str) -> None:
     with pytest.raises(RoutingError, match=why):
         store.create_plan(name)
+
+
+def test_a_plan_name_ending_with_a_space_is_refused(store: RoutingStore) -> None:
+    """plan() strips the name it is given: 'Flood ' could never be shown, routed or invoked."""
+    with pytest.raises(RoutingError, match=r"^'Flood ' is not a plan name \(.*not ending with a space\)$"):
+        store.create_plan("Flood ")
+
+    store.create_plan("Flood 2.")
+    assert store.plan(" Flood 2. ")["name"] == "Flood 2."
 
 
 def test_plan_route_refuses_a_number_that_is_not_one_of_yours(numbered: RoutingStore) -> None:
@@ -286,6 +324,21 @@ def test_an_override_lasts_between_a_minute_and_31_days(numbered: RoutingStore, 
         numbered.set_override(DDI, "PJSIP/x", staff=DDI, hours=hours)
 
 
+def test_an_override_of_0_hours_says_what_is_allowed(numbered: RoutingStore) -> None:
+    with pytest.raises(RoutingError, match=r"^an override lasts between 0 and 744 hours \(31 days\), not 0$"):
+        numbered.set_override(DDI, "PJSIP/x", staff=DDI, hours=0)
+
+
+def test_an_override_keeps_the_staff_number_as_e164(numbered: RoutingStore) -> None:
+    """The staff number reaches ROUTE_REASON (override:<staff>): only a phone number gets there."""
+    override = numbered.set_override(DDI, "PJSIP/x", staff="020 7123 4567", hours=1, now=T0)
+
+    assert override.staff == DDI
+    assert load_state(numbered.db, now=T0).overrides[DDI].staff == DDI
+    with pytest.raises(RoutingError, match="is not a phone number"):
+        numbered.set_override(DDI, "PJSIP/x", staff="Ann;x", hours=1)
+
+
 def test_cancel_override_removes_it(numbered: RoutingStore) -> None:
     numbered.set_override(DDI, "PJSIP/x", staff=DDI, hours=1)
 
@@ -344,6 +397,24 @@ def test_pin_failures_lock_the_caller_out_until_unlocked(store: RoutingStore, ma
         store.check_lockout("plans", SECOND, access, now=T0 + 1)
     assert store.clear_pin_failures("plans", SECOND) == access.pin_attempts
     store.check_lockout("plans", SECOND, access, now=T0 + 1)
+
+
+def test_a_lockout_names_the_command_that_clears_it(store: RoutingStore, make_config: Callable[..., Any]) -> None:
+    access = make_config().routing.access
+    for _ in range(access.pin_attempts):
+        store.record_pin_failure("override", SECOND, {}, now=T0)
+
+    with pytest.raises(PinError) as mine:
+        store.check_lockout("override", SECOND, access, now=T0 + 1)
+    for n in range(access.global_pin_attempts):
+        store.record_pin_failure("plans", f"+4420794600{n:02d}", {}, now=T0)
+    with pytest.raises(PinError) as everyone:
+        store.check_lockout("plans", "anonymous", access, now=T0 + 1)
+
+    assert str(mine.value) == (f"{SECOND} is locked out of override by phone after 3 wrong PINs in 15 min"
+                               f" (to let them try now: callshield pins unlock --scope override --caller {SECOND})")
+    assert str(everyone.value) == ("plans by phone is locked for everyone after 10 wrong PINs in 15 min"
+                                   " (to unlock it now: callshield pins unlock --scope plans)")
 
 
 def test_unlock_of_one_scope_keeps_the_other(store: RoutingStore) -> None:
@@ -435,3 +506,59 @@ def test_a_change_whose_audit_fails_leaves_nothing_behind(store: RoutingStore, m
         store.set_number(DDI, "PJSIP/agents")
 
     assert store.numbers() == []
+
+
+# -- RouteControl: reloads only what changed -------------------------------------------
+
+@pytest.fixture
+def reloads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The versions of every route state RouteControl loads."""
+    loaded: list[int] = []
+
+    def counting_load_state(db: sqlite_utils.Database, now: float | None = None) -> Any:
+        state = load_state(db, now)
+        loaded.append(state.version)
+        return state
+
+    monkeypatch.setattr(control_module, "load_state", counting_load_state)
+    return loaded
+
+
+@pytest.mark.asyncio
+async def test_route_control_reloads_after_a_change_but_not_after_a_read(
+        flood: RoutingStore, intel: NumberIntel, make_config: Callable[..., Any], reloads: list[int]) -> None:
+    """A PIN entry by phone reads the PIN hash and the lockout several times: reloading
+    the whole route state (10,000 numbers: tens of ms of CPU) after each was waste."""
+    access = make_config().routing.access
+    flood.set_plans_pin("482916")
+    control = RouteControl(flood, RoutingTable(make_config().routing, intel))
+    control.load()
+    assert reloads == [routes_version(flood.db)]
+
+    assert await control.run(RoutingStore.plans_pin_hash) is not None
+    await control.run(RoutingStore.check_lockout, "plans", SECOND, access)
+    await control.run(RoutingStore.record_pin_failure, "plans", SECOND, {})
+    with pytest.raises(RoutingError):
+        await control.run(RoutingStore.revoke_plan, "1")
+    assert len(reloads) == 1
+
+    await control.run(RoutingStore.invoke_plan, "1")
+
+    assert reloads[1:] == [routes_version(flood.db)]
+    assert dict(control.table.state.plans) == {DDI: PlanRoute("Flood", "PJSIP/leeds", "")}
+
+
+@pytest.mark.asyncio
+async def test_route_control_drops_an_expired_override_on_the_next_run(
+        numbered: RoutingStore, intel: NumberIntel, make_config: Callable[..., Any], reloads: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    numbered.set_override(DDI, "PJSIP/x", staff=DDI, hours=1, now=T0)
+    monkeypatch.setattr(time, "time", lambda: T0)
+    control = RouteControl(numbered, RoutingTable(make_config().routing, intel))
+    control.load()
+    assert DDI in control.table.state.overrides
+
+    monkeypatch.setattr(time, "time", lambda: T0 + 3600)
+    await control.run(RoutingStore.plans_pin_hash)
+
+    assert len(reloads) == 2 and DDI not in control.table.state.overrides

@@ -262,3 +262,27 @@ def test_writer_spills_records_the_store_refuses(writer: CallWriter, db_path: Pa
     assert [json.loads(line) for line in spill.read_text().splitlines()] == [{"id": "x", "no_such_column": 1}]
     assert f"kept 1 call records in {spill} (the store refused them)" in caplog.text
 
+
+
+def test_a_locked_store_is_a_clear_error_and_changes_nothing(db_path) -> None:
+    import sqlite3
+
+    from callshield.errors import StoreError
+    from callshield.store.db import transaction
+
+    store = open_store(db_path)
+    store.execute("PRAGMA busy_timeout = 50")
+    holder = sqlite3.connect(str(db_path))
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="busy or cannot be written"):
+            with transaction(store):
+                store.execute("UPDATE meta SET value = '9' WHERE key = 'lists_version'")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert list_store.version(store) == 0
+    with transaction(store):  # and the connection is usable again
+        store.execute("UPDATE meta SET value = '1' WHERE key = 'lists_version'")
+    assert list_store.version(store) == 1
+    store.close()
