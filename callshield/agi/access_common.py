@@ -95,7 +95,7 @@ async def ask_pin(
     while True:
         pin = await ivr.digits(access.prompts.pin, 12)
         stored = await control.run(stored_hash)
-        if await _verify(control, pin, stored):
+        if await _verify(pin, stored):
             return "ok"
         await control.run(RoutingStore.record_pin_failure, scope, caller, {**detail, "keyed": len(pin)})
         log.warning("%s: wrong PIN for %s by phone from %s", ivr.session.context, scope, caller)
@@ -106,7 +106,7 @@ async def ask_pin(
             await ivr.play(access.prompts.locked)
             return "locked"
 
-async def _verify(control: RouteControl, pin: str, stored: str | None) -> bool:
+async def _verify(pin: str, stored: str | None) -> bool:
     # PBKDF2 takes tens of milliseconds: off the event loop, and outside the control
     # lock so routing changes are not held up behind it.
     return await asyncio.get_running_loop().run_in_executor(None, verify_pin, pin, stored)
