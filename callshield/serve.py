@@ -116,6 +116,15 @@ def start_monitor(services: Services) -> "Monitor | None":
     return Monitor(services, secret)
 
 
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A background task of serve must run until shutdown: say so at once if it ends."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    log.critical("serve's background task %s %s; callshield carries on without it (restart serve to get it back)",
+                 task.get_name(), "crashed" if exc is not None else "ended", exc_info=exc)
+
+
 def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop (libuv) roughly halves the per-session cost of accept, read and write."""
     if name == "uvloop":
@@ -153,6 +162,8 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     if config.agi.watchdog_timeout > 0:
         watchdog = LoopWatchdog(agi.sockets, config.agi.watchdog_timeout)
         tasks.append(asyncio.create_task(watchdog.heartbeat(), name="watchdog"))
+    for task in tasks:
+        task.add_done_callback(_report_crash)
     try:
         if config.agi.enabled:
             await agi.start()
@@ -166,7 +177,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a crash was logged when it happened
                 await task
         if services.writer is not None:
             services.writer.close()

@@ -288,10 +288,17 @@ class AmiClient:
     # -- the connection loop ---------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep a logged-in connection up until cancelled (or ``close()``)."""
+        """Keep a logged-in connection up until cancelled (or ``close()``); once it has
+        ended (even by an exception) it may be run again, in the same task too."""
         if self._run_task is not None and not self._run_task.done():
             raise RuntimeError("AmiClient.run() is already running")
         self._run_task = asyncio.current_task()
+        try:
+            await self._reconnecting()
+        finally:
+            self._run_task = None
+
+    async def _reconnecting(self) -> None:
         self._closing = False
         loop = asyncio.get_running_loop()
         failures = 0

@@ -252,7 +252,7 @@ class Detector:
 
     def _dial_begin(self, event: Mapping[str, str], now: float) -> list[Transition]:
         channel = _text(event, "DestChannel")
-        name = _channel_destination(channel)
+        name = channel_destination(channel)
         if channel is None or name is None:
             self.ignored += 1
             return []
@@ -267,7 +267,7 @@ class Detector:
         channel = _text(event, "DestChannel")
         status = (_text(event, "DialStatus") or "").upper()
         leg = self._legs.get(channel) if channel else None
-        name = leg.destination if leg else _channel_destination(channel)
+        name = leg.destination if leg else channel_destination(channel)
         if channel is None or name is None or status not in (*FAILURES, *NEUTRAL, "NOANSWER", "ANSWER"):
             self.ignored += 1
             return []
@@ -489,7 +489,6 @@ class Detector:
         return [Transition(d.name, "down" if down else "up", reason, now, drill)]
 
 
-
 def _text(event: Mapping[str, object], key: str) -> str | None:
     """A field's text, stripped; None when missing, empty or not text."""
     value = event.get(key)
@@ -498,8 +497,9 @@ def _text(event: Mapping[str, object], key: str) -> str | None:
     return value.strip() or None
 
 
-def _channel_destination(channel: str | None) -> str | None:
-    """``PJSIP/agents-0000001a`` -> ``agents``; ``Local/123@ctx-0000001b;1`` -> ``Local/ctx``."""
+def channel_destination(channel: str | None) -> str | None:
+    """The destination of a channel (the detector's and the drill's one reading):
+    ``PJSIP/agents-0000001a`` -> ``agents``; ``Local/123@ctx-0000001b;1`` -> ``Local/ctx``."""
     match = _CHANNEL_RE.fullmatch(channel) if channel and len(channel) <= 256 else None
     if match is None:
         return None

@@ -9,6 +9,9 @@ restore, and check calls return. Induced: the destination has really been stoppe
 place calls until the monitor detects it, check no call is lost, wait for its recovery,
 check calls return. Either way: a report with time to divert, time to restore, calls
 placed / delivered / lost; it passes only with 0 lost and every call where it belongs.
+
+Once a simulated failure has been requested, its end is requested whatever happens (a
+lost call, a timeout, an AMI error, Ctrl-C); a test call that never ends is hung up.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from callshield.ami_monitor.client import AmiClient
+from callshield.ami_monitor.client import AmiActionError, AmiClient, AmiError
+from callshield.ami_monitor.detector import channel_destination
 from callshield.config import Config
 from callshield.dialplan.health import destination_of
 from callshield.errors import CallshieldError
@@ -31,8 +36,11 @@ from callshield.store.db import transaction
 from callshield.store.routing import RoutingStore
 
 log = logging.getLogger("callshield.drill")
-CALL_TIMEOUT = 40.0
+CALL_TIMEOUT = 40.0  # a test call not answered by then is given up (Originate's Timeout)
+CALL_END_MARGIN = 10.0  # ... and one answered just before that has this long to hang up (Wait(1))
 APPLY_TIMEOUT = 10.0
+RESTORE_ATTEMPTS = 3
+DECISION_WAIT = 3.0  # for serve's writer to store a test call's decision (its ROUTE_REASON)
 
 
 class DrillError(CallshieldError):
@@ -48,6 +56,7 @@ class DrillCall:
     route_reason: str = ""
     dial_statuses: list[str] = field(default_factory=list)
     ended: bool = False
+    originate_failed: str = ""  # OriginateResponse Failure's Reason, when Asterisk reports it
 
     @property
     def delivered(self) -> bool:
@@ -137,12 +146,15 @@ class Drill:
         served = numbers_served_by(config, self.store, destination)
         self.numbers = [self.store.number_key(n) for n in numbers] if numbers else served
         if not self.numbers:
+            self.db.close()
             raise DrillError(f"no number is routed through {destination!r} (numbers' routes dial e.g. PJSIP/{destination});"
                              " name one with --number")
         self.id = secrets.token_hex(4)
         self.client = AmiClient(config.monitor, secret, self._on_event)
         self._live: dict[str, DrillCall] = {}
         self._changed = asyncio.Event()
+        self._marked = False  # a simulated failure was requested ...
+        self._restored = False  # ... and its end
 
     # -- AMI -----------------------------------------------------------------------
 
@@ -155,10 +167,12 @@ class Drill:
             status = event.get("DialStatus", "")
             call.dial_statuses.append(status)
             if status == "ANSWER":
-                call.answered_by = _endpoint(event.get("DestChannel", ""))
+                channel = event.get("DestChannel", "")
+                call.answered_by = channel_destination(channel) or channel
         elif name == "Hangup":
             call.ended = True
-        elif name == "OriginateResponse" and event.get("Response") == "Failure" and not call.dial_statuses:
+        elif name == "OriginateResponse" and event.get("Response") == "Failure":
+            call.originate_failed = event.get("Reason", "?")
             call.ended = True
         self._changed.set()
 
@@ -172,24 +186,42 @@ class Drill:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
 
-    async def _place(self, number: str, phase: str, n: int) -> DrillCall:
+    async def _place(self, number: str, phase: str, n: int, report: DrillReport) -> DrillCall:
+        """One test call, from Originate to its Hangup, appended to the report (delivered
+        or not); a call that never ends is hung up and reported."""
+        monitor = self.config.monitor
         channel_id = f"drill-{self.id}-{n}"
         call = DrillCall(number, phase, channel_id)
-        self._live[f"{channel_id}-2"] = call
-        self._live[channel_id] = call
-        reply = await self.client.action(
-            "Originate", Channel=f"Local/{number}@{self.config.monitor.drill_context}", Application="Wait", Data="1",
-            CallerID=f'"callshield drill" <{number}>', Variable=f"CALLSHIELD_DRILL={self.id}", Async="true",
-            ChannelId=channel_id, OtherChannelId=f"{channel_id}-2", Timeout=str(int(CALL_TIMEOUT * 1000)),
-        )
-        if reply.get("Response") != "Success":
-            raise DrillError(f"Asterisk refused the drill call's Originate: {reply.get('Message', reply)}")
-        await self._wait(lambda: call.ended, CALL_TIMEOUT, f"drill call {channel_id} to {number} to end")
+        self._live[f"{channel_id}-2"] = call  # ;2 runs the dialplan (and callshield's AGI)
+        self._live[channel_id] = call  # ;1 waits 1 s once answered, then hangs up
+        try:
+            await self.client.action(
+                "Originate", Channel=f"Local/{number}@{monitor.drill_context}", Application="Wait", Data="1",
+                CallerID=f'"callshield drill" <{number}>', Variable=f"CALLSHIELD_DRILL={self.id}", Async="true",
+                ChannelId=channel_id, OtherChannelId=f"{channel_id}-2", Timeout=str(int(CALL_TIMEOUT * 1000)),
+            )
+        except AmiActionError as exc:
+            raise DrillError(f"{exc} (placing the test call to {number}): the manager.conf user {monitor.username!r}"
+                             " needs 'originate' in its write permissions") from None
+        report.calls.append(call)
+        try:
+            await self._wait(lambda: call.ended, CALL_TIMEOUT + CALL_END_MARGIN, f"test call {channel_id} to {number} to end")
+        except DrillError as exc:
+            report.problems.append(f"{exc}; hung it up")
+            await self._hang_up(call)
         call.route_reason = await asyncio.get_running_loop().run_in_executor(None, self._route_reason, f"{channel_id}-2")
         return call
 
+    async def _hang_up(self, call: DrillCall) -> None:
+        """Best effort: Asterisk's Hangup finds a channel by its uniqueid too."""
+        try:
+            await self.client.action("Hangup", Channel=call.channel_id, timeout=2.0)
+        except AmiError as exc:
+            log.warning("could not hang up the test call %s to %s: %s", call.channel_id, call.number, exc)
+        call.ended = True
+
     def _route_reason(self, uniqueid: str) -> str:
-        deadline = time.monotonic() + 3.0
+        deadline = time.monotonic() + DECISION_WAIT
         while time.monotonic() < deadline:
             row = self.db.execute("SELECT route_reason FROM calls WHERE uniqueid = ? ORDER BY ts DESC LIMIT 1", [uniqueid]).fetchone()
             if row:
@@ -205,6 +237,23 @@ class Drill:
                                   [self.destination, int(down), time.time(), self.actor])
             return int(cur.lastrowid)
 
+    def _request_restore(self) -> int:
+        """Ask serve to end the simulated failure, retrying a busy store. Synchronous on
+        purpose: it runs in a ``finally`` that Ctrl-C may already be unwinding."""
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            try:
+                restore = self._request(False)
+                break
+            except sqlite3.Error as exc:
+                if attempt == RESTORE_ATTEMPTS:
+                    raise DrillError(
+                        f"could not ask serve to end the simulated failure of {self.destination} ({exc}): its calls stay"
+                        f" diverted until you run `callshield drill --destination {self.destination}` again or restart"
+                        " serve") from None
+                log.warning("requesting the end of the simulated failure of %s failed (%s); trying again", self.destination, exc)
+        self._restored = True
+        return restore
+
     async def _applied(self, request_id: int) -> float:
         deadline = time.monotonic() + APPLY_TIMEOUT
         while time.monotonic() < deadline:
@@ -216,8 +265,9 @@ class Drill:
                          f" (is serve running on store {self.config.store.path} with the AMI monitor connected?)")
 
     def _state(self) -> tuple[bool, float] | None:
-        row = self.db.execute("SELECT down, since FROM destination_state WHERE destination = ?", [self.destination]).fetchone()
-        return (bool(row[0]), row[1]) if row else None
+        """The destination's real state as serve recorded it (a drill's mark is not an outage)."""
+        row = self.db.execute("SELECT down, since, drill FROM destination_state WHERE destination = ?", [self.destination]).fetchone()
+        return (bool(row[0]) and not row[2], row[1]) if row else None
 
     # -- the drill -----------------------------------------------------------------
 
@@ -230,9 +280,18 @@ class Drill:
                 await self._induced(report)
             else:
                 await self._simulated(report)
-        except DrillError as exc:
+        except (DrillError, AmiError) as exc:
             report.problems.append(str(exc))
+        except asyncio.CancelledError:
+            log.warning("drill of %s interrupted: %s", self.destination,
+                        "the end of its simulated failure was requested" if self._restored
+                        else "its simulated failure may still be in force: run the drill again" if self._marked
+                        else "nothing was changed")
+            raise
         finally:
+            for call in {id(c): c for c in self._live.values()}.values():
+                if not call.ended and self.client.logged_in:
+                    await self._hang_up(call)
             client.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await client
@@ -250,20 +309,19 @@ class Drill:
 
     async def _simulated(self, report: DrillReport) -> None:
         marked = self._request(True)
+        self._marked = True
         try:
             report.time_to_divert = await self._applied(marked)
             for n in range(self.calls):
-                call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n)
-                report.calls.append(call)
+                call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n, report)
                 self._check(report, call, diverted=True)
         finally:
-            # Whatever happened, the simulated failure ends: a serve that applies the mark
-            # late applies the restore after it.
-            restore = self._request(False)
+            # Whatever happened (a lost call, a timeout, an AMI error, Ctrl-C), the simulated
+            # failure ends: a serve that applies the mark late applies the restore after it.
+            restore = self._request_restore()
         report.time_to_restore = await self._applied(restore)
         for n in range(self.calls):
-            call = await self._place(self.numbers[n % len(self.numbers)], "returned", self.calls + n)
-            report.calls.append(call)
+            call = await self._place(self.numbers[n % len(self.numbers)], "returned", self.calls + n, report)
             self._check(report, call, diverted=False)
 
     async def _induced(self, report: DrillReport) -> None:
@@ -273,13 +331,11 @@ class Drill:
         while not (self._state() or (False, 0))[0]:
             if time.monotonic() > deadline:
                 raise DrillError(f"the monitor did not mark {self.destination} down within {self.timeout:g} s: is it really stopped?")
-            call = await self._place(self.numbers[n % len(self.numbers)], "detecting", n)
-            report.calls.append(call)
+            await self._place(self.numbers[n % len(self.numbers)], "detecting", n, report)
             n += 1
         down_at = self._state()[1]  # type: ignore[index]
         report.time_to_divert = max(0.0, down_at - started)
-        call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n)
-        report.calls.append(call)
+        call = await self._place(self.numbers[n % len(self.numbers)], "diverted", n, report)
         self._check(report, call, diverted=True)
         n += 1
         log.warning("drill: %s is down and its calls are diverted; waiting up to %g s for it to recover", self.destination, self.timeout)
@@ -290,24 +346,22 @@ class Drill:
         up_at = state[1] if state else time.time()
         report.time_to_restore = max(0.0, up_at - down_at)
         for _ in range(self.calls):
-            call = await self._place(self.numbers[n % len(self.numbers)], "returned", n)
-            report.calls.append(call)
+            call = await self._place(self.numbers[n % len(self.numbers)], "returned", n, report)
             self._check(report, call, diverted=False)
             n += 1
 
     def _check(self, report: DrillReport, call: DrillCall, *, diverted: bool) -> None:
+        diverted_reason = f"trunk_down:{self.destination}"
         if not call.delivered:
-            report.problems.append(f"{call.phase} call {call.channel_id} to {call.number} was not answered anywhere (lost)")
-        elif diverted and (call.answered_by == self.destination or not call.route_reason.startswith("trunk_down:")):
+            why = ""
+            if not call.dial_statuses and not call.route_reason:
+                why = (f": it never reached a Dial nor callshield (Originate reason {call.originate_failed or '-'}); does"
+                       f" context {self.config.monitor.drill_context!r} (monitor.drill_context) have an extension matching"
+                       f" {call.number} that runs the callshield line?")
+            report.problems.append(f"{call.phase} call {call.channel_id} to {call.number} was not answered anywhere (lost){why}")
+        elif diverted and (call.answered_by == self.destination or call.route_reason != diverted_reason):
             report.problems.append(f"call {call.channel_id} to {call.number} was not diverted: answered by {call.answered_by}"
-                                   f" ({call.route_reason or 'no decision recorded'})")
+                                   f" ({call.route_reason or 'no decision recorded'}; expected {diverted_reason})")
         elif not diverted and (call.answered_by != self.destination or call.route_reason.startswith("trunk_down:")):
             report.problems.append(f"call {call.channel_id} to {call.number} did not return to {self.destination}:"
                                    f" answered by {call.answered_by} ({call.route_reason or 'no decision recorded'})")
-
-
-def _endpoint(channel: str) -> str:
-    """``PJSIP/agents-0000001a`` -> ``agents``."""
-    tech, _, rest = channel.partition("/")
-    name, dash, suffix = rest.rpartition("-")
-    return name if dash else rest

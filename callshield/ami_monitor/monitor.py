@@ -3,8 +3,11 @@
 Each AMI event goes to the detector synchronously; a down/up transition updates the
 routing table's TrunkHealth at once (the next call is routed by it), then is recorded in
 the store (``destination_events``, ``destination_state``, the audit log), offered to
-subscribers (the portal's event stream) and POSTed to ``monitor.webhook_url``. Drill
-requests written to the store by ``callshield drill`` are applied here too.
+subscribers (the portal's event stream) and POSTed to ``monitor.webhook_url``, each
+through its own bounded queue (a stuck store, webhook or reader never holds up the
+others, nor grows memory). Drill requests written to the store by ``callshield drill``
+are applied here too. Each background loop is supervised: a crash is logged with its
+traceback and the loop restarts, so the monitor never stops silently.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.ami_monitor.detector import Detector, Transition
@@ -25,8 +29,21 @@ from callshield.store import open_store
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
+if TYPE_CHECKING:
+    import aiohttp
+
 log = logging.getLogger("callshield.ami_monitor")
 TICK = 0.25
+# Transitions waiting for the store, the webhook, or one subscriber; past this many the
+# newest is dropped with a WARNING (routing follows it anyway). Transitions are rare.
+MAX_QUEUED = 1000
+# A loop that crashed restarts after RESTART_DELAY s, doubling while it keeps crashing,
+# at most RESTART_DELAY_MAX s; one that ran that long starts again from RESTART_DELAY.
+RESTART_DELAY = 1.0
+RESTART_DELAY_MAX = 60.0
+# A drill request older than this when first seen was given up by its drill (it waits
+# drill.APPLY_TIMEOUT s, then requests the restore): acknowledged, not applied.
+STALE_DRILL_REQUEST = 30.0
 
 
 class Monitor:
@@ -39,10 +56,17 @@ class Monitor:
         self.db = open_store(services.config.store.path, migrate=False)
         self.subscribers: set[asyncio.Queue[Transition]] = set()
         self.transitions = 0
+        self.dropped = 0  # transitions not recorded, posted or handed to a subscriber: queue full
         self._db_lock = threading.Lock()
-        self._records: asyncio.Queue[Transition] = asyncio.Queue()
+        self._records: asyncio.Queue[Transition] = asyncio.Queue(MAX_QUEUED)
+        self._hooks: asyncio.Queue[Transition] = asyncio.Queue(MAX_QUEUED)
+        self._hook_label = _redacted(self.config.webhook_url)
         self._watched_version = -1
         self._watched: frozenset[str] = frozenset()
+        # During the resync after a login: the endpoints read so far, and the qualify
+        # events for them that arrived after they were read (newer than what was read).
+        self._resync_read: set[str] | None = None
+        self._resync_newer: list[dict[str, str]] = []
 
     # -- what is watched -----------------------------------------------------------
 
@@ -68,7 +92,11 @@ class Monitor:
     def on_event(self, event: dict[str, str]) -> None:
         kind = event.get("Event")
         if kind == "ContactStatus" or kind == "PeerStatus":
-            log.info("AMI %s: %s %s", kind, event.get("EndpointName") or event.get("Peer"), event.get(kind) or event.get("ContactStatus"))
+            endpoint = _qualified_endpoint(event)
+            # every phone's registration comes through here too: only watched ones are news
+            log.log(logging.INFO if self.watched(endpoint) else logging.DEBUG, "AMI %s: %s %s", kind, endpoint, event.get(kind))
+            if self._resync_read is not None and endpoint in self._resync_read:
+                self._resync_newer.append(event)
         self.apply(self.detector.on_event(event, time.time()))
 
     async def on_connected(self, client: AmiClient) -> None:
@@ -79,18 +107,28 @@ class Monitor:
         endpoint is asked with PJSIPShowEndpoint, whose ContactStatusDetail events cover
         static contacts too. A destination that is not a PJSIP endpoint is skipped."""
         contacts: list[dict[str, str]] = []
-        for name in sorted(self.destinations()):
-            if name.startswith("Local/"):
-                continue
-            try:
-                events = await client.collect("PJSIPShowEndpoint", "EndpointDetailComplete", Endpoint=name)
-            except AmiActionError as exc:
-                log.warning("resync: Asterisk has no PJSIP endpoint %r (a route dials it): %s", name, exc)
-                continue
-            contacts += [{"Event": "ContactList", "Endpoint": e.get("EndpointName") or name, "Aor": e.get("AOR", ""),
-                          "Uri": e.get("URI", ""), "Status": e.get("Status", "")}
-                         for e in events if e.get("Event") == "ContactStatusDetail"]
-        changed = self.detector.resync(contacts, time.time())
+        self._resync_read, self._resync_newer = set(), []
+        try:
+            for name in sorted(self.destinations()):
+                if name.startswith("Local/"):
+                    continue
+                try:
+                    events = await client.collect("PJSIPShowEndpoint", "EndpointDetailComplete", Endpoint=name)
+                except AmiActionError as exc:
+                    log.warning("resync: Asterisk has no PJSIP endpoint %r (a route dials it): %s", name, exc)
+                    continue
+                self._resync_read.add(name)
+                contacts += [{"Event": "ContactList", "Endpoint": e.get("EndpointName") or name, "Aor": e.get("AOR", ""),
+                              "Uri": e.get("URI", ""), "Status": e.get("Status", "")}
+                             for e in events if e.get("Event") == "ContactStatusDetail"]
+            now = time.time()
+            changed = self.detector.resync(contacts, now)
+            # The resync replaces every opinion with what was read; a qualify change that
+            # arrived after its endpoint was read is newer, so it goes on top again.
+            for event in self._resync_newer:
+                changed += self.detector.on_event(event, now)
+        finally:
+            self._resync_read, self._resync_newer = None, []
         log.info("AMI connected to %s:%d; resynced %d contact(s), %d change(s)", self.config.host, self.config.port,
                  len(contacts), len(changed))
         self.apply(changed)
@@ -105,21 +143,43 @@ class Monitor:
             self.transitions += 1
             log.warning("destination %s %s%s: %s", t.destination, "DOWN, diverting its calls" if t.state == "down" else "UP, calls return",
                         " (drill)" if t.drill else "", t.reason)
-            self._records.put_nowait(t)
-            for queue in self.subscribers:
-                queue.put_nowait(t)
+            self._offer(self._records, t, "recorded in the store")
+            if self.config.webhook_url:
+                self._offer(self._hooks, t, f"posted to the webhook {self._hook_label}")
+            for queue in list(self.subscribers):
+                self._offer(queue, t, "handed to a subscriber (it is not reading)")
+
+    def subscribe(self) -> asyncio.Queue[Transition]:
+        """A bounded queue that receives every transition from now on (the portal's
+        event stream); ``self.subscribers.discard(queue)`` when done."""
+        queue: asyncio.Queue[Transition] = asyncio.Queue(MAX_QUEUED)
+        self.subscribers.add(queue)
+        return queue
+
+    def _offer(self, queue: asyncio.Queue[Transition], t: Transition, what: str) -> None:
+        try:
+            queue.put_nowait(t)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("the %s transition of %s is not %s: %d transitions are waiting already (routing follows it)",
+                        t.state, t.destination, what, queue.qsize())
 
     # -- running -------------------------------------------------------------------
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._forget_old_state)
-        tasks = [
-            asyncio.create_task(self.client.run(), name="ami-client"),
-            asyncio.create_task(self._tick(), name="ami-monitor-tick"),
-            asyncio.create_task(self._drills(), name="ami-monitor-drills"),
-            asyncio.create_task(self._record(), name="ami-monitor-record"),
-        ]
+        try:
+            await loop.run_in_executor(None, self._forget_old_state)
+        except Exception:
+            log.exception("clearing the destination states of an earlier run failed: `callshield monitor status` may show"
+                          " stale ones until they change (routing does not use them)")
+        loops: dict[str, Callable[[], Awaitable[None]]] = {
+            "ami-client": self.client.run, "ami-monitor-tick": self._tick, "ami-monitor-drills": self._drills,
+            "ami-monitor-record": self._record,
+        }
+        if self.config.webhook_url:
+            loops["ami-monitor-webhook"] = self._notify
+        tasks = [asyncio.create_task(self._supervised(name, body), name=name) for name, body in loops.items()]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -130,6 +190,26 @@ class Monitor:
                     await task
             await self.client.close()
             self.db.close()
+
+    async def _supervised(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the monitor's loops for ever: if it crashes (a bug) or returns, log
+        it with the traceback and start it again after a pause that doubles while it keeps
+        crashing, so a broken loop neither ends the monitor silently nor floods the log."""
+        loop = asyncio.get_running_loop()
+        delay = RESTART_DELAY
+        while True:
+            started = loop.time()
+            error: Exception | None = None
+            try:
+                await body()
+            except Exception as exc:
+                error = exc
+            if loop.time() - started >= RESTART_DELAY_MAX:
+                delay = RESTART_DELAY
+            log.error("AMI monitor: its %s loop %s; restarting it in %g s (routing keeps its current destination states)",
+                      name, "ended" if error is None else "crashed", delay, exc_info=error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_DELAY_MAX)
 
     async def _tick(self) -> None:
         while True:
@@ -147,9 +227,16 @@ class Monitor:
             except Exception:
                 log.exception("reading drill requests failed")
                 continue
-            for request_id, destination, down, who in requests:
-                reason = f"failover drill by {who}: {'simulated failure' if down else 'drill over'}"
-                self.apply(self.detector.mark(destination, bool(down), reason, time.time(), drill=True))
+            for request_id, destination, down, who, requested_at in requests:
+                what = "simulated failure" if down else "drill over"
+                if down and time.time() - requested_at > STALE_DRILL_REQUEST:
+                    # Its drill gave up waiting and requested the restore: a serve started
+                    # late must not divert (and alert) for a drill that is over.
+                    log.warning("ignoring a drill request of %s by %s from %.0f s ago (%s): its drill gave up waiting for a"
+                                " serve to apply it", destination, who, time.time() - requested_at, what)
+                else:
+                    reason = f"failover drill by {who}: {what}"
+                    self.apply(self.detector.mark(destination, bool(down), reason, time.time(), drill=True))
                 await loop.run_in_executor(None, self._drill_applied, request_id)
 
     async def _record(self) -> None:
@@ -159,22 +246,29 @@ class Monitor:
             try:
                 await loop.run_in_executor(None, self._store_transition, t)
             except Exception:
-                log.exception("recording the %s transition of %s failed (routing already follows it)", t.state, t.destination)
-            if self.config.webhook_url:
-                await self._post(t)
+                log.exception("recording the %s transition of %s in the store %s failed (routing already follows it)",
+                              t.state, t.destination, self.services.config.store.path)
 
-    async def _post(self, t: Transition) -> None:
+    async def _notify(self) -> None:
+        """POST each transition to ``monitor.webhook_url``, one at a time (at most one
+        request in flight; a slow webhook only delays the webhook), on one session."""
+        import aiohttp
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout)) as http:
+            while True:
+                await self._post(http, await self._hooks.get())
+
+    async def _post(self, http: aiohttp.ClientSession, t: Transition) -> None:
         import aiohttp
 
         body = {"destination": t.destination, "state": t.state, "reason": t.reason, "at": t.at, "drill": t.drill}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.webhook_timeout)) as http:
-                async with http.post(self.config.webhook_url, json=body) as response:
-                    if response.status >= 300:
-                        log.warning("webhook %s answered %d to the %s transition of %s", self.config.webhook_url, response.status,
-                                    t.state, t.destination)
+            async with http.post(self.config.webhook_url, json=body) as response:
+                if response.status >= 300:
+                    log.warning("webhook %s answered %d to the %s transition of %s", self._hook_label, response.status,
+                                t.state, t.destination)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("webhook %s failed for the %s transition of %s: %s", self.config.webhook_url, t.state, t.destination,
+            log.warning("webhook %s failed for the %s transition of %s: %s", self._hook_label, t.state, t.destination,
                         exc or type(exc).__name__)
 
     # -- store (worker threads) ----------------------------------------------------
@@ -192,10 +286,10 @@ class Monitor:
                             " VALUES (?, ?, ?, ?, ?, ?)", [t.destination, int(t.state == "down"), t.at, t.reason, int(t.drill), time.time()])
             audit(self.db, "drill" if t.drill else "monitor", f"monitor.{t.state}", t.destination, {"reason": t.reason})
 
-    def _pending_drills(self) -> list[tuple[int, str, int, str]]:
+    def _pending_drills(self) -> list[tuple[int, str, int, str, float]]:
         with self._db_lock:
             return [tuple(r) for r in self.db.execute(  # type: ignore[misc]
-                "SELECT id, destination, down, requested_by FROM drill_requests WHERE applied_at IS NULL ORDER BY id")]
+                "SELECT id, destination, down, requested_by, requested_at FROM drill_requests WHERE applied_at IS NULL ORDER BY id")]
 
     def _drill_applied(self, request_id: int) -> None:
         with self._db_lock, transaction(self.db):
@@ -208,3 +302,19 @@ class Monitor:
             "last_error": self.client.last_error,
             "destinations": {name: dataclasses.asdict(state) for name, state in self.detector.states().items()},
         }
+
+
+def _qualified_endpoint(event: dict[str, str]) -> str:
+    """The endpoint a ContactStatus (``EndpointName``, else its AOR) or a PeerStatus
+    (``Peer: PJSIP/name``) is about."""
+    if event.get("Event") == "PeerStatus":
+        return destination_of(event.get("Peer", ""))
+    return event.get("EndpointName") or event.get("AOR") or ""
+
+
+def _redacted(url: str) -> str:
+    """The webhook URL for the log, without its credentials or query (tokens live there)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}" + ("?…" if parts.query else "")

@@ -668,3 +668,26 @@ async def test_cancelling_run_cleans_up_and_fails_pending(fake, make_client):
     assert not h.client.connected and h.client._pending == {}
     with pytest.raises(AmiConnectionError):
         await h.client.action("Ping")
+
+
+@pytest.mark.asyncio
+async def test_run_can_start_again_in_the_same_task_after_it_failed(fake: FakeAmi) -> None:
+    """The monitor's supervisor restarts a crashed run() from the task it ran in; before,
+    run() kept that (still running) task as its own and refused: 'already running'."""
+
+    class FailsOnce(random.Random):
+        failed = False
+
+        def uniform(self, a: float, b: float) -> float:
+            if not FailsOnce.failed:
+                FailsOnce.failed = True
+                raise RuntimeError("a bug between two connections")
+            return 0.001
+
+    await fake.stop()  # nothing listens: run() goes straight to its backoff
+    client = AmiClient(config(fake.port), SECRET, lambda event: None, rng=FailsOnce())
+    with pytest.raises(RuntimeError, match="a bug between two connections"):
+        await client.run()
+    again = asyncio.create_task(asyncio.wait_for(client.run(), 0.2))
+    with pytest.raises(TimeoutError):  # it runs (reconnecting) until the timeout cancels it
+        await again
