@@ -380,7 +380,8 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
 def _routing(config: Config) -> RoutingStore:
     """The store's routing tables; the config's routing.numbers count as known numbers."""
     intel = NumberIntel(config.scoring.home_country)
-    return RoutingStore(open_store(config.store.path), intel, [intel.info(n).key for n in config.routing.numbers])
+    return RoutingStore(open_store(config.store.path), intel, [intel.info(n).key for n in config.routing.numbers],
+                        config.routing.number_dial)
 
 
 def _actor() -> str:

@@ -245,7 +245,7 @@ class AccessPrompts:
 class AccessConfig:
     """Invoking dial plans and personal overrides by telephone (access codes + PIN)."""
 
-    override_dial: str = "Local/{number}@callshield-outbound"
+    override_dial: str = "Local/{number}@callshield-outbound"  # the same default as routing.number_dial
     override_hours: float = 12.0
     pin_attempts: int = 3
     global_pin_attempts: int = 10
@@ -267,14 +267,22 @@ class AccessConfig:
             raise ConfigError(f"{path}.digit_timeout", f"must be 1-60 seconds, not {self.digit_timeout}")
 
 
+NUMBER_DIAL = "Local/{number}@callshield-outbound"
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
     default: NumberPolicy = field(default_factory=_default_policy)
     numbers: dict[str, NumberPolicy] = field(default_factory=dict)
     access: AccessConfig = field(default_factory=AccessConfig)
+    # How a plain phone number given as a route, secondary or plan destination is dialled.
+    number_dial: str = NUMBER_DIAL
 
     def validate(self, path: str) -> None:
         self.default.validate(f"{path}.default")
+        if "{number}" not in self.number_dial:
+            raise ConfigError(f"{path}.number_dial", f"must contain {{number}} (where the phone number goes), not {self.number_dial!r}")
+        _dial_string(f"{path}.number_dial", self.number_dial.replace("{number}", "+447700900123"))
         self.access.validate(f"{path}.access")
         for number, policy in self.numbers.items():
             if not re.fullmatch(r"\+?[0-9]{2,20}", number):

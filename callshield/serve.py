@@ -57,7 +57,8 @@ def build_services(config: Config) -> Services:
     finally:
         db.close()
     # The serve's own connection for routing changes by phone and the route-state reloads.
-    routing = RoutingStore(open_store(config.store.path, migrate=False), screener.intel, screener.routes.configured_numbers())
+    routing = RoutingStore(open_store(config.store.path, migrate=False), screener.intel, screener.routes.configured_numbers(),
+                           config.routing.number_dial)
     control = RouteControl(routing, screener.routes)
     control.load()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",

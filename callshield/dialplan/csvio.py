@@ -172,10 +172,13 @@ def _number(key_of: KeyOf, raw: str) -> tuple[str | None, str | None]:
         return None, str(exc)
 
 
-def parse_numbers(data: bytes, source: str, key_of: KeyOf) -> list[NumberRow]:
+def parse_numbers(data: bytes, source: str, key_of: KeyOf, dial_of: Callable[[str], str] = str.strip) -> list[NumberRow]:
     """Every row of a numbers CSV, numbers as E.164 keys by ``key_of`` (the store's
-    ``number_key``); ImportRejected naming each bad line."""
+    ``number_key``), routes through ``dial_of`` (the store's ``destination``: a plain
+    phone number becomes a Dial() string); ImportRejected naming each bad line."""
     records, problems = _read(data, source, NUMBER_COLUMNS, NUMBER_REQUIRED)
+    for _, rec in records:
+        rec["route"], rec["fallback"] = dial_of(rec["route"]) if rec["route"] else "", dial_of(rec["fallback"]) if rec["fallback"] else ""
     rows: list[NumberRow] = []
     first: dict[str, int] = {}
     for line, rec in records:
@@ -203,10 +206,14 @@ def parse_numbers(data: bytes, source: str, key_of: KeyOf) -> list[NumberRow]:
     return rows
 
 
-def parse_plans(data: bytes, source: str, key_of: KeyOf, known: set[str] | frozenset[str]) -> list[PlanRow]:
+def parse_plans(data: bytes, source: str, key_of: KeyOf, known: set[str] | frozenset[str],
+                dial_of: Callable[[str], str] = str.strip) -> list[PlanRow]:
     """Every row of a plans CSV; ``known`` are the numbers a plan may route (the numbers
-    table and the config's routing.numbers, as E.164). ImportRejected naming each bad line."""
+    table and the config's routing.numbers, as E.164); destinations through ``dial_of``.
+    ImportRejected naming each bad line."""
     records, problems = _read(data, source, PLAN_COLUMNS, PLAN_REQUIRED)
+    for _, rec in records:
+        rec["destination"] = dial_of(rec["destination"]) if rec["destination"] else ""
     rows: list[PlanRow] = []
     first: dict[tuple[str, str], int] = {}
     for line, rec in records:
@@ -308,7 +315,7 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
                    dry_run: bool = False) -> NumbersChange:
     """Validate the whole file, then (unless ``dry_run``) apply it in one transaction with
     one audit entry. Nothing changes when anything is wrong."""
-    rows = parse_numbers(data, source, store.number_key)
+    rows = parse_numbers(data, source, store.number_key, store.destination)
     db = store.db
     with transaction(db):  # compare and write under one lock; a dry run writes nothing
         change = numbers_change(rows, _current_numbers(store), replace)
@@ -344,7 +351,7 @@ def import_plans(store: RoutingStore, data: bytes, source: str, *, actor: str = 
     the routes of every plan the file names, in one transaction with one audit entry."""
     db = store.db
     with transaction(db):  # the numbers a plan may route must not move under us
-        rows = parse_plans(data, source, store.number_key, store.known_numbers())
+        rows = parse_plans(data, source, store.number_key, store.known_numbers(), store.destination)
         current, active = _current_plans(store)
         change = plans_change(rows, current, active)
         if dry_run:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from callshield.config import SOUND_NAME_RE, AccessConfig, dial_string_problem
+from callshield.config import NUMBER_DIAL, SOUND_NAME_RE, AccessConfig, dial_string_problem
 from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import PinError, RoutingError
@@ -46,10 +46,21 @@ class RoutingStore:
     """The routing tables of one store. ``config_numbers`` are the numbers the YAML
     configuration already knows (routing.numbers), as E.164 keys."""
 
-    def __init__(self, db: sqlite_utils.Database, intel: NumberIntel, config_numbers: Iterable[str] = ()):
+    def __init__(self, db: sqlite_utils.Database, intel: NumberIntel, config_numbers: Iterable[str] = (),
+                 number_dial: str = NUMBER_DIAL):
         self.db = db
         self.intel = intel
         self.config_numbers = frozenset(config_numbers)
+        self.number_dial = number_dial
+
+    def destination(self, value: str) -> str:
+        """A route or destination as given: a plain phone number ("07700 900123",
+        "+447700900123") becomes a Dial() string through ``routing.number_dial``; anything
+        else is returned as it is (and validated as a Dial() string by the caller)."""
+        cleaned = (value or "").strip().replace(" ", "").replace("-", "")
+        if re.fullmatch(r"\+?[0-9]{3,20}", cleaned):
+            return self.number_dial.replace("{number}", self.intel.info(cleaned).key)
+        return (value or "").strip()
 
     # -- numbers ---------------------------------------------------------------------
 
@@ -70,6 +81,7 @@ class RoutingStore:
     def set_number(self, number: str, route: str, fallback: str = "", announcement: str = "", label: str = "",
                    actor: str = "cli") -> str:
         key = self.number_key(number)
+        route, fallback = self.destination(route), self.destination(fallback)
         check_number_row(route, fallback, announcement)
         with transaction(self.db):
             old = self._row("SELECT * FROM numbers WHERE number = ?", key)
@@ -121,6 +133,7 @@ class RoutingStore:
         return plan["name"]
 
     def set_plan_route(self, ref: str, number: str, destination: str, announcement: str = "", actor: str = "cli") -> str:
+        destination = self.destination(destination)
         problem = dial_string_problem(destination) or (sound_problem(announcement) if announcement else None)
         if problem:
             raise RoutingError(problem)

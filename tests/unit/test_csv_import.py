@@ -460,3 +460,11 @@ def test_any_bytes_parse_or_are_rejected(parser_store: RoutingStore, data: bytes
         csvio.parse_numbers(data, "t.csv", parser_store.number_key)
     except ImportRejected as exc:
         assert exc.problems
+
+
+def test_plain_phone_numbers_in_a_file_become_dial_strings(numbered) -> None:
+    data = f"plan,number,destination,announcement\nMobiles,{DDI},07700 900123,\n".encode()
+
+    csvio.import_plans(numbered, data, "mobiles.csv")
+
+    assert numbered.plan_routes("Mobiles")[0]["destination"] == "Local/+447700900123@callshield-outbound"

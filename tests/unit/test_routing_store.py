@@ -562,3 +562,26 @@ async def test_route_control_drops_an_expired_override_on_the_next_run(
     await control.run(RoutingStore.plans_pin_hash)
 
     assert len(reloads) == 2 and DDI not in control.table.state.overrides
+
+
+def test_a_plain_phone_number_as_a_route_is_dialled_through_number_dial(db) -> None:
+    from callshield.numbers import NumberIntel
+
+    store = RoutingStore(db, NumberIntel("GB"), number_dial="PJSIP/{number}@carrier")
+
+    store.set_number(DDI, "07700 900123", fallback="+447700900999")
+
+    row = store.numbers()[0]
+    assert (row["route"], row["fallback"]) == ("PJSIP/+447700900123@carrier", "PJSIP/+447700900999@carrier")
+
+
+def test_a_plain_phone_number_as_a_plan_destination_uses_the_default_outbound_context(db) -> None:
+    from callshield.numbers import NumberIntel
+
+    store = RoutingStore(db, NumberIntel("GB"))
+    store.set_number(DDI, "PJSIP/agents")
+    store.create_plan("Flood")
+
+    store.set_plan_route("Flood", DDI, "+447700900123")
+
+    assert store.plan_routes("Flood")[0]["destination"] == "Local/+447700900123@callshield-outbound"
