@@ -1027,3 +1027,49 @@ def drill_command(config_path: str | None, destination: str, calls: int, numbers
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.text())
     if not report.passed:
         raise SystemExit(1)
+
+
+@main.group("outcomes")
+def outcomes_group() -> None:
+    """Confirmed outcomes of screened calls: fraud or genuine."""
+
+
+@outcomes_group.command("confirm")
+@config_option
+@click.argument("call_id")
+@click.argument("label", type=click.Choice(["fraud", "genuine"]))
+@click.option("--note", default="", help="What was found (kept with the outcome and in the audit log).")
+@domain_errors
+def outcomes_confirm(config_path: str | None, call_id: str, label: str, note: str) -> None:
+    """Confirm that the call CALL_ID (its CALLSHIELD_CALL_ID) was fraud or genuine.
+
+    A running serve learns it within store.reload_interval: later calls from the same
+    number or caller profile carry it (PHONE_RECENT_ABUSE, the model's outcome features),
+    and `callshield train --from-store` trains on it.
+
+    Example: callshield outcomes confirm 9b1c2f6e0d3a4e5f8a7b6c5d4e3f2a1b fraud --note "card not present fraud"
+    """
+    from callshield.store import outcomes as outcome_store
+
+    config = _load(config_path)
+    done = outcome_store.confirm(open_store(config.store.path), call_id, label, actor=_actor(), note=note)
+    was = f" (was {done['was']})" if done["was"] else ""
+    click.echo(f"confirmed call {call_id} from {done['caller'] or 'a withheld number'} to {done['dialled']} as {label}{was};"
+               f" a running callshield serve learns it within {config.store.reload_interval:g} s (store.reload_interval)")
+
+
+@outcomes_group.command("list")
+@config_option
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many, newest first.")
+@domain_errors
+def outcomes_list(config_path: str | None, limit: int) -> None:
+    """List confirmed outcomes, newest first.
+
+    Example: callshield outcomes list --limit 20
+    """
+    from callshield.store import outcomes as outcome_store
+
+    config = _load(config_path)
+    rows = [[_iso(r["ts"]), r["label"], r["call_id"], r["caller_number"] or "-", r["dialled"] or "-", r["score"], r["actor"], r["note"]]
+            for r in outcome_store.recent(open_store(config.store.path), limit)]
+    _table(["confirmed", "outcome", "call", "caller", "dialled", "score", "by", "note"], rows, "no confirmed outcomes yet")

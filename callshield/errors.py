@@ -68,3 +68,7 @@ class ImportRejected(CallshieldError):
         shown = "\n".join(f"  {p}" for p in problems[:200])
         more = f"\n  ... and {len(problems) - 200} more" if len(problems) > 200 else ""
         super().__init__(f"{source}: nothing imported, {len(problems)} problem(s):\n{shown}{more}")
+
+
+class OutcomeError(CallshieldError):
+    """A confirmed outcome cannot be recorded (unknown call id, unknown label, already so)."""

@@ -29,6 +29,7 @@ from callshield.services import Services
 from callshield.store import calls as call_store
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
+from callshield.store import outcomes as outcome_store
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
@@ -48,8 +49,11 @@ def build_services(config: Config) -> Services:
         replayed = history.replay(call_store.observations_since(db, now - config.scoring.repeat_window))
         memory = CallMemory()
         remembered = memory.replay(call_store.dna_keys_since(db, now - HORIZON))
+        db.conn.execute("BEGIN")  # one snapshot: the outcomes learned and the version they make
+        outcomes_version, outcomes_upto = outcome_store.version(db), outcome_store.latest(db)
         for number, profile, fraud in call_store.outcomes(db):
             memory.record_outcome(number, profile, fraud)
+        db.conn.rollback()
         screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory),
                             model=load_model(config.scoring.model), dnc=dnc_store.load(db))
         for ts, destination in call_store.diverts_since(db, now - DivertCaps.WINDOW):
@@ -64,7 +68,8 @@ def build_services(config: Config) -> Services:
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
-    return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control)
+    return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control,
+                    outcomes_version=outcomes_version, outcomes_upto=outcomes_upto)
 
 
 def build_lookup(config: Config) -> CachedLookup | None:
@@ -77,10 +82,12 @@ def build_lookup(config: Config) -> CachedLookup | None:
 
 
 async def reload_state(services: Services) -> None:
-    """Swap in a new list snapshot whenever the store's lists_version moves, and the
-    route state whenever routes_version moves (changes from the CLI)."""
+    """Swap in a new list snapshot whenever the store's lists_version moves, learn newly
+    confirmed outcomes when outcomes_version moves, and reload the route state whenever
+    routes_version moves (changes from the CLI)."""
     db = open_store(services.config.store.path, migrate=False)
     loop = asyncio.get_running_loop()
+    outcomes_seen = (services.outcomes_version, services.outcomes_upto)
     try:
         while True:
             await asyncio.sleep(services.config.store.reload_interval)
@@ -92,6 +99,10 @@ async def reload_state(services: Services) -> None:
                     log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
             except Exception:
                 log.exception("reloading the deny/allow lists failed; keeping the previous lists")
+            try:
+                outcomes_seen = await learn_outcomes(services, db, outcomes_seen)
+            except Exception:
+                log.exception("reading newly confirmed outcomes failed; they will be read at the next try")
             if services.control is not None:
                 try:
                     await loop.run_in_executor(None, services.control.refresh)
@@ -99,6 +110,22 @@ async def reload_state(services: Services) -> None:
                     log.exception("reloading the route state failed; keeping the previous routes")
     finally:
         db.close()
+
+
+async def learn_outcomes(services: Services, db, seen: tuple[int, float]) -> tuple[int, float]:
+    """Feed outcomes confirmed since ``seen`` (version, newest time) into the Call DNA
+    memory, on the event loop (the memory is the screening's). A changed label counts as
+    given from then on; the earlier one is forgotten at the next restart."""
+    loop = asyncio.get_running_loop()
+    version = await loop.run_in_executor(None, outcome_store.version, db)
+    if version == seen[0]:
+        return seen
+    new = await loop.run_in_executor(None, outcome_store.since, db, seen[1])
+    memory = services.screener.dna.memory
+    for _ts, number, profile, fraud in new:
+        memory.record_outcome(number, profile, fraud)
+    log.info("learned %d newly confirmed outcome(s) (%d fraud); outcomes version %d", len(new), sum(f for *_, f in new), version)
+    return version, max([seen[1], *(ts for ts, *_ in new)])
 
 
 def start_monitor(services: Services) -> "Monitor | None":

@@ -23,6 +23,9 @@ class Services:
     control: RouteControl | None = None
     # Set by serve when monitor.enabled: anything with ``logged_in`` and ``last_error``.
     ami: Any = None
+    # The confirmed outcomes already in the Call DNA memory at start (version, newest time).
+    outcomes_version: int = 0
+    outcomes_upto: float = 0.0
 
     def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""

@@ -173,3 +173,19 @@ async def test_diversions_stop_at_the_hourly_cap_and_calls_are_delivered_flagged
     flagged = agents.calls[0]
     assert header_params(flagged.header("X-CallShield-Route"))["reason"] == "risk_policy:HIGH_RISK:cap_reached"
     assert risk_of(flagged)["status"] == "HIGH_RISK"
+
+
+async def test_a_confirmed_fraud_reaches_the_next_call_from_that_number(asterisk, callshield, agents, caller, numbers):
+    first = await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
+    assert first.final_status == 200
+    call_id = agents.calls[-1].header("X-CallShield-Call-ID")
+    assert header_params(agents.calls[-1].header("X-CallShield-Phone"))["abuse"] == "false"
+    callshield.call_record("id = ?", [call_id])  # stored before it can be confirmed
+
+    confirmed = cli(callshield, "outcomes", "confirm", call_id, "fraud", "--note", "integration test")
+    assert confirmed.returncode == 0, confirmed.stderr
+    wait_until(lambda: "newly confirmed outcome(s) (1 fraud)" in callshield.log_text(), 5, "serve to learn the outcome")
+
+    second = await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
+    assert second.final_status == 200
+    assert header_params(agents.calls[-1].header("X-CallShield-Phone"))["abuse"] == "true"

@@ -1,0 +1,66 @@
+"""Confirmed outcomes of screened calls (fraud or genuine): what staff learned after the
+call. They feed the Call DNA memory (confirmed fraud from this number or caller profile:
+PHONE_RECENT_ABUSE and the model's outcome features) and training (``train --from-store``).
+
+Each confirmation bumps ``outcomes_version`` so a running ``callshield serve`` learns it
+within ``store.reload_interval``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlite_utils
+
+from callshield.errors import OutcomeError
+from callshield.store.audit import audit
+from callshield.store.db import transaction
+
+LABELS = ("fraud", "genuine")
+VERSION_KEY = "outcomes_version"
+
+
+def confirm(db: sqlite_utils.Database, call_id: str, label: str, *, actor: str = "cli", note: str = "",
+            now: float | None = None) -> dict[str, Any]:
+    """Record that the call ``call_id`` (its CALLSHIELD_CALL_ID) was ``label``."""
+    if label not in LABELS:
+        raise OutcomeError(f"an outcome is one of {', '.join(LABELS)}, not {label!r}")
+    with transaction(db):
+        call = db.execute("SELECT caller_key, caller_profile, dialled, ts FROM calls WHERE id = ?", [call_id]).fetchone()
+        if call is None:
+            raise OutcomeError(f"no call with id {call_id!r} in the store (use the call's CALLSHIELD_CALL_ID, as in the"
+                               " X-CallShield-Call-ID header or the callshield log line)")
+        old = db.execute("SELECT label FROM outcomes WHERE call_id = ?", [call_id]).fetchone()
+        if old is not None and old[0] == label:
+            raise OutcomeError(f"call {call_id} is already confirmed as {label}")
+        db.execute("INSERT OR REPLACE INTO outcomes (call_id, label, ts, actor, note) VALUES (?, ?, ?, ?, ?)",
+                   [call_id, label, time.time() if now is None else now, actor, note])
+        audit(db, actor, f"outcomes.{label}", call_id, {"caller": call[0], "dialled": call[2], "note": note,
+                                                         "was": old[0] if old else None})
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", [VERSION_KEY])
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [VERSION_KEY])
+    return {"call_id": call_id, "label": label, "caller": call[0], "profile": call[1], "dialled": call[2], "was": old[0] if old else None}
+
+
+def version(db: sqlite_utils.Database) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [VERSION_KEY]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def latest(db: sqlite_utils.Database) -> float:
+    """The time of the newest confirmation (0 when there is none)."""
+    return db.execute("SELECT coalesce(max(ts), 0) FROM outcomes").fetchone()[0]
+
+
+def since(db: sqlite_utils.Database, after: float) -> list[tuple[float, str | None, str, bool]]:
+    """Confirmations newer than ``after``: (time, caller number, caller profile, fraud)."""
+    rows = db.execute("SELECT o.ts, c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id"
+                      " WHERE o.ts > ? ORDER BY o.ts", [after])
+    return [(ts, caller or None, profile or "", label == "fraud") for ts, caller, profile, label in rows]
+
+
+def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
+    return list(db.query(
+        "SELECT o.call_id, o.label, o.ts, o.actor, o.note, c.caller_number, c.dialled, c.score, c.status"
+        " FROM outcomes o LEFT JOIN calls c ON c.id = o.call_id ORDER BY o.ts DESC LIMIT ?", [limit]))
