@@ -331,6 +331,7 @@ class MonitorConfig:
     webhook_url: str = ""
     webhook_timeout: float = 2.0
     drill_context: str = "from-carrier"
+    drill_max_seconds: float = 900.0
 
     def validate(self, path: str) -> None:
         _port(f"{path}.port", self.port)
@@ -339,7 +340,7 @@ class MonitorConfig:
         if not self.username:
             raise ConfigError(f"{path}.username", "must name the manager.conf user callshield logs in as")
         for name in ("connect_timeout", "keepalive", "backoff_initial", "backoff_max", "window", "hold_down", "hold_down_max",
-                     "webhook_timeout"):
+                     "webhook_timeout", "drill_max_seconds"):
             _positive(f"{path}.{name}", getattr(self, name))
         if self.backoff_max < self.backoff_initial:
             raise ConfigError(f"{path}.backoff_max", f"({self.backoff_max}) must not be less than backoff_initial ({self.backoff_initial})")

@@ -67,6 +67,7 @@ class Monitor:
         # events for them that arrived after they were read (newer than what was read).
         self._resync_read: set[str] | None = None
         self._resync_newer: list[dict[str, str]] = []
+        self._drill_deadlines: dict[str, float] = {}  # destination -> when its simulated failure ends at the latest
 
     # -- what is watched -----------------------------------------------------------
 
@@ -214,7 +215,9 @@ class Monitor:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK)
-            self.apply(self.detector.tick(time.time()))
+            now = time.time()
+            self.apply(self.detector.tick(now))
+            self.expire_drills(now)
 
     async def _drills(self) -> None:
         """Apply drill requests from ``callshield drill`` (another process) via the store."""
@@ -237,7 +240,22 @@ class Monitor:
                 else:
                     reason = f"failover drill by {who}: {what}"
                     self.apply(self.detector.mark(destination, bool(down), reason, time.time(), drill=True))
+                    if down:
+                        self._drill_deadlines[destination] = time.time() + self.config.drill_max_seconds
+                    else:
+                        self._drill_deadlines.pop(destination, None)
                 await loop.run_in_executor(None, self._drill_applied, request_id)
+
+    def expire_drills(self, now: float) -> None:
+        """End a simulated failure whose drill never ended it (the drill was killed):
+        after monitor.drill_max_seconds its destination is restored by the monitor."""
+        for destination, deadline in list(self._drill_deadlines.items()):
+            if now >= deadline:
+                del self._drill_deadlines[destination]
+                log.warning("the failover drill of %s did not end its simulated failure within %g s (monitor.drill_max_seconds);"
+                            " ending it", destination, self.config.drill_max_seconds)
+                self.apply(self.detector.mark(destination, False, f"drill expired after {self.config.drill_max_seconds:g} s", now,
+                                              drill=True))
 
     async def _record(self) -> None:
         loop = asyncio.get_running_loop()

@@ -402,3 +402,29 @@ async def test_qualify_events_are_logged_at_info_only_for_watched_destinations(m
     monitor.on_event({"Event": "PeerStatus", "Peer": "PJSIP/overflow", "PeerStatus": "Reachable"})
     assert [r.getMessage() for r in caplog.records if r.levelname == "INFO"] == [
         "AMI ContactStatus: agents Reachable", "AMI PeerStatus: overflow Reachable"]
+
+
+async def test_a_drill_that_never_ends_its_failure_is_ended_by_the_monitor(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    services = services_for(tmp_path, **{"monitor.drill_max_seconds": 60.0})
+    monitor = Monitor(services, "secret")
+    try:
+        monitor.db.execute("INSERT INTO drill_requests (destination, down, requested_at, requested_by) VALUES ('agents', 1, ?, 'cli:ops')",
+                           [time.time()])
+        monitor.db.conn.commit()
+        task = asyncio.create_task(monitor._drills())
+        try:
+            deadline = time.monotonic() + 5
+            while route_reason(monitor) != "trunk_down:agents":
+                assert time.monotonic() < deadline, "the drill request was not applied"
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+
+        monitor.expire_drills(time.time() + 30)
+        assert route_reason(monitor) == "trunk_down:agents"  # not yet
+        monitor.expire_drills(time.time() + 61)
+        assert route_reason(monitor) == "normal"
+    finally:
+        services.writer.close()
+        monitor.db.close()
+    assert "did not end its simulated failure within 60 s" in caplog.text
