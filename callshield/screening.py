@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 
 from callshield.config import Config
 from callshield.decision import Decision
-from callshield.dialplan.policy import SUSPICIOUS, RoutingTable
+from callshield.dialplan.policy import RoutingTable
 from callshield.facts import CallFacts, derive_facts
 from callshield.history import CallHistory, Observation, Velocity
 from callshield.lists import ListSnapshot

@@ -36,9 +36,6 @@ class Ivr:
                     raise AgiHangup("the caller hung up during a prompt")
                 log.warning("%s: cannot play sound %r (is it installed?)", self.session.context, sound)
 
-    async def say_digits(self, digits: str) -> None:
-        await self.session.command(f"SAY DIGITS {digits} \"\"", timeout=PROMPT_SECONDS)
-
     async def digits(self, prompt: str, max_digits: int) -> str:
         """Play ``prompt`` (its first sound if several) and collect up to ``max_digits``
         keys; ``#`` ends early. Returns what was keyed ('' when nothing was)."""

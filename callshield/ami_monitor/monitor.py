@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 from urllib.parse import urlsplit
 
 from callshield.ami_monitor.client import AmiActionError, AmiClient
@@ -312,14 +311,6 @@ class Monitor:
     def _drill_applied(self, request_id: int) -> None:
         with self._db_lock, transaction(self.db):
             self.db.execute("UPDATE drill_requests SET applied_at = ? WHERE id = ?", [time.time(), request_id])
-
-    def snapshot(self) -> dict[str, Any]:
-        """The monitor's view for status displays: connection and per-destination state."""
-        return {
-            "connected": self.client.logged_in,
-            "last_error": self.client.last_error,
-            "destinations": {name: dataclasses.asdict(state) for name, state in self.detector.states().items()},
-        }
 
 
 def _qualified_endpoint(event: dict[str, str]) -> str:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 import uuid
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -16,6 +15,7 @@ import pytest_asyncio
 from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.config import MonitorConfig
 from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, provision
+from tests.support.service import eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -27,12 +27,6 @@ def monitor_config(port: int, **overrides: object) -> MonitorConfig:
     return MonitorConfig(**values)  # type: ignore[arg-type]
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class RecordingRandom(random.Random):
@@ -67,7 +61,7 @@ class Running:
 async def running(asterisk: Asterisk) -> AsyncIterator[Running]:
     r = Running(monitor_config(asterisk.ports.ami))
     try:
-        await wait_until(lambda: r.client.logged_in, what="the AMI login")
+        await eventually(lambda: r.client.logged_in, what="the AMI login")
         yield r
     finally:
         await r.close()
@@ -77,7 +71,7 @@ async def user_event_arrives(r: Running) -> None:
     token = uuid.uuid4().hex
     reply = await r.client.action("UserEvent", UserEvent="CallshieldProbe", Token=token)
     assert reply["Response"] == "Success"
-    await wait_until(lambda: any(e["Event"] == "UserEvent" and e.get("Token") == token for e in r.events),
+    await eventually(lambda: any(e["Event"] == "UserEvent" and e.get("Token") == token for e in r.events),
                      5, "the UserEvent to come back as an event")
 
 
@@ -112,7 +106,7 @@ async def test_wrong_credentials_give_a_clear_error_and_backoff(asterisk: Asteri
         r = Running(monitor_config(asterisk.ports.ami, backoff_initial=0.05, backoff_max=0.2), secret="not-the-secret", rng=rng)
         try:
             # Asterisk answers a refused login after a second: three attempts take about 3 s
-            await wait_until(lambda: len(rng.draws) >= 3, what="3 refused logins")
+            await eventually(lambda: len(rng.draws) >= 3, what="3 refused logins")
             assert not r.client.logged_in and not r.task.done() and r.connected == []
         finally:
             await r.close()
@@ -134,15 +128,15 @@ async def test_asterisk_restarted_under_the_client(asterisk: Asterisk, caplog: p
     rng = RecordingRandom(3)
     r = Running(monitor_config(ports.ami, keepalive=0.5, backoff_initial=0.05, backoff_max=0.4), rng=rng)
     try:
-        await wait_until(lambda: r.client.logged_in, what="the first login")
+        await eventually(lambda: r.client.logged_in, what="the first login")
         assert r.connected == [1]
 
         with caplog.at_level(logging.WARNING, "callshield.ami"):
             await asyncio.to_thread(first.stop)
-            await wait_until(lambda: not r.client.connected, 5, "the client to notice the stop")
+            await eventually(lambda: not r.client.connected, 5, "the client to notice the stop")
         first_warning = next(rec.getMessage() for rec in caplog.records if rec.name == "callshield.ami")
         assert f"Asterisk at 127.0.0.1:{ports.ami} is shutting down (Shutdown: Cleanly" in first_warning
-        await wait_until(lambda: len(rng.draws) >= 4, what="retries while Asterisk is down")
+        await eventually(lambda: len(rng.draws) >= 4, what="retries while Asterisk is down")
         assert [cap for cap, _ in rng.draws[:4]] == [0.05, 0.1, 0.2, 0.4]
         assert all(0 <= wait <= cap for cap, wait in rng.draws)
         assert "cannot connect to the Asterisk manager interface" in (r.client.last_error or "")
@@ -150,7 +144,7 @@ async def test_asterisk_restarted_under_the_client(asterisk: Asterisk, caplog: p
         assert not r.task.done()
 
         await asyncio.to_thread(second.start)
-        await wait_until(lambda: r.client.logged_in and len(r.connected) == 2, 10, "the login after the restart")
+        await eventually(lambda: r.client.logged_in and len(r.connected) == 2, 10, "the login after the restart")
         assert r.connected == [1, 2]  # on_connected ran again
         assert r.client.reconnects >= 4
         await user_event_arrives(r)

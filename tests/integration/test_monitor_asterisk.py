@@ -24,7 +24,7 @@ import pytest_asyncio
 
 from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision
 from tests.integration.helpers import header_params
-from tests.support.service import CallshieldProcess, wait_until
+from tests.support.service import CallshieldProcess, eventually, wait_until
 from tests.support.sip import SipUAS
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
@@ -90,15 +90,12 @@ def state(proc: CallshieldProcess, destination: str) -> tuple[int, str] | None:
     return row
 
 
-def wait_state(proc: CallshieldProcess, destination: str, down: bool, timeout: float = 10.0) -> str:
-    """Poll the monitored serve's store (in a thread: the test's SIP phones keep running)."""
-    row = wait_until(lambda: (s := state(proc, destination)) is not None and bool(s[0]) == down and s, timeout,
-                     f"{destination} to be {'down' if down else 'up'}")
-    return row[1]
-
-
 async def until_state(proc: CallshieldProcess, destination: str, down: bool, timeout: float = 10.0) -> str:
-    return await asyncio.to_thread(wait_state, proc, destination, down, timeout)
+    """Poll the monitored serve's store without blocking the loop (the test's SIP phones
+    must keep answering); the reason of the state reached."""
+    row = await eventually(lambda: (s := state(proc, destination)) is not None and bool(s[0]) == down and s, timeout,
+                           f"{destination} to be {'down' if down else 'up'}")
+    return row[1]
 
 
 def reason(inbound) -> str:
@@ -207,8 +204,8 @@ async def test_asterisk_restarted_under_the_monitor_reconnects_resyncs_and_keeps
                 first.stop()
                 again = Asterisk(provision(), ports)
                 again.start()
-                await asyncio.to_thread(wait_until, lambda: proc.log_text().count("AMI connected to") >= logins, 20,
-                                        "the monitor to log in again and resync")
+                await eventually(lambda: proc.log_text().count("AMI connected to") >= logins, 20,
+                                 "the monitor to log in again and resync")
                 return again
 
             # Restarted while the site is still unreachable: still down, calls still diverted.

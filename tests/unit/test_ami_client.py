@@ -25,6 +25,7 @@ from callshield.ami_monitor.client import (
     AmiTimeout,
 )
 from callshield.config import MonitorConfig
+from tests.support.service import eventually
 
 SECRET = "s3cret-never-logged"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -39,13 +40,6 @@ def event(name: str, **fields: str) -> bytes:
     return wire(("Event", name), *fields.items())
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.002)
 
 
 class FakeAmi:
@@ -172,7 +166,7 @@ class Harness:
         return self
 
     async def logged_in(self) -> None:
-        await wait_until(lambda: self.client.logged_in, what="the client to log in")
+        await eventually(lambda: self.client.logged_in, what="the client to log in")
 
 
 @pytest_asyncio.fixture
@@ -321,7 +315,7 @@ async def test_arbitrary_bytes_from_the_server_never_kill_the_reader(fake, make_
     for _ in range(50):
         fake.push(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))))
     fake.push(SEP + event("AfterGarbage"))
-    await wait_until(lambda: any(e.get("Event") == "AfterGarbage" for e in h.events), what="the event after garbage")
+    await eventually(lambda: any(e.get("Event") == "AfterGarbage" for e in h.events), what="the event after garbage")
     assert h.client.connected and not h.task.done()
     assert (await h.client.action("Ping"))["Ping"] == "Pong"
 
@@ -336,7 +330,7 @@ async def test_login_then_events_in_order_and_on_connected(fake, make_client):
     login = next(a for a in fake.actions if a["Action"] == "Login")
     assert login["Username"] == "callshield" and login["Secret"] == SECRET and login["Events"] == "on"
     fake.push(event("Newchannel", Channel="PJSIP/carrier-1") + event("Hangup", Channel="PJSIP/carrier-1", Cause="16"))
-    await wait_until(lambda: len(h.events) == 3, what="3 events")
+    await eventually(lambda: len(h.events) == 3, what="3 events")
     assert [e["Event"] for e in h.events] == ["FullyBooted", "Newchannel", "Hangup"]
     assert h.connected == [1]
     assert h.client.events_received == 3 and h.client.version == "11.0.0"
@@ -357,7 +351,7 @@ async def test_a_burst_of_10000_events_is_dispatched_in_order_without_a_task_eac
     h = await make_client(on_event=on_event)
     await h.logged_in()
     fake.push(b"".join(event("VarSet", Seq=str(i), Variable="DIALSTATUS", Value="") for i in range(10_000)))
-    await wait_until(lambda: len(seen) == 10_000, what="10,000 events")
+    await eventually(lambda: len(seen) == 10_000, what="10,000 events")
     assert seen == list(range(10_000))
     assert len(tasks) == 1  # the same few tasks all along: nothing spawned per event
 
@@ -375,7 +369,7 @@ async def test_an_exception_in_on_event_is_logged_and_the_reader_goes_on(fake, m
     await h.logged_in()
     with caplog.at_level(logging.ERROR, "callshield.ami"):
         fake.push(event("Boom") + event("Fine") + event("Boom") + event("Fine"))
-        await wait_until(lambda: len(got) == 2, what="the events after the failures")
+        await eventually(lambda: len(got) == 2, what="the events after the failures")
     assert h.client.callback_errors == 2 and h.client.connected
     failures = [r for r in caplog.records if "event handler failed on a Boom event" in r.getMessage()]
     assert len(failures) == 2 and failures[0].exc_info is not None
@@ -386,9 +380,9 @@ async def test_shutdown_event_is_named_as_the_reason(fake, make_client):
     h = await make_client(backoff_initial=5.0, backoff_max=5.0)
     await h.logged_in()
     fake.push(event("Shutdown", Shutdown="Cleanly", Restart="True"))
-    await wait_until(lambda: any(e["Event"] == "Shutdown" for e in h.events), what="the Shutdown event")
+    await eventually(lambda: any(e["Event"] == "Shutdown" for e in h.events), what="the Shutdown event")
     fake.drop()
-    await wait_until(lambda: h.client.last_error is not None, what="the disconnect")
+    await eventually(lambda: h.client.last_error is not None, what="the disconnect")
     assert "shutting down (Shutdown: Cleanly, Restart: True)" in h.client.last_error
 
 
@@ -414,7 +408,7 @@ async def test_concurrent_actions_get_their_own_responses(fake, make_client):
     first, second = await asyncio.gather(h.client.action("Getvar", Variable="ONE"), h.client.action("Getvar", Variable="TWO"))
     assert first["Value"] == "ONE" and second["Value"] == "TWO"
     assert first["ActionID"] != second["ActionID"]
-    await wait_until(lambda: any(e["Event"] == "Newstate" for e in h.events), what="the interleaved event")
+    await eventually(lambda: any(e["Event"] == "Newstate" for e in h.events), what="the interleaved event")
 
 
 @pytest.mark.asyncio
@@ -491,7 +485,7 @@ async def test_collect_returns_the_list_events_by_action_id(fake, make_client):
     assert [(c["Event"], c["AOR"], c["Status"]) for c in contacts] == [("ContactList", "agents", "Reachable"),
                                                                        ("ContactList", "overflow", "Reachable")]
     # unrelated events interleaved with the list go to on_event, the list's own do not
-    await wait_until(lambda: len([e for e in h.events if e["Event"] == "ContactStatus"]) == 2, what="ContactStatus events")
+    await eventually(lambda: len([e for e in h.events if e["Event"] == "ContactStatus"]) == 2, what="ContactStatus events")
     assert not any(e["Event"].startswith("ContactList") for e in h.events)
 
 
@@ -511,7 +505,7 @@ async def test_a_lost_connection_fails_pending_actions_at_once(fake, make_client
     h = await make_client(backoff_initial=5.0, backoff_max=5.0)
     await h.logged_in()
     pending = asyncio.create_task(h.client.action("Silent", timeout=10))
-    await wait_until(lambda: any(a.get("Action") == "Silent" for a in fake.actions), what="the action to arrive")
+    await eventually(lambda: any(a.get("Action") == "Silent" for a in fake.actions), what="the action to arrive")
     started = time.monotonic()
     fake.drop()
     with pytest.raises(AmiConnectionError, match="before Asterisk answered Silent"):
@@ -528,10 +522,10 @@ async def test_keepalive_detects_a_silent_server_and_reconnects(fake, make_clien
     await h.logged_in()
     fake.answer_pings = False
     with caplog.at_level(logging.WARNING, "callshield.ami"):
-        await wait_until(lambda: fake.connections >= 2, what="a reconnect after the missed Pong")
+        await eventually(lambda: fake.connections >= 2, what="a reconnect after the missed Pong")
     assert any("no answer to Ping within 0.1 s (monitor.keepalive)" in r.getMessage() for r in caplog.records)
     fake.answer_pings = True
-    await wait_until(lambda: h.client.logged_in and len(h.connected) >= 2, what="the second login")
+    await eventually(lambda: h.client.logged_in and len(h.connected) >= 2, what="the second login")
     assert h.connected[:2] == [1, 2]  # on_connected ran again: the monitor resyncs
     assert h.client.reconnects >= 1 and h.client.last_error is None  # cleared by the new login
 
@@ -546,7 +540,7 @@ async def test_reconnect_backoff_doubles_to_the_cap_with_full_jitter():
     client = AmiClient(config(port, backoff_initial=0.001, backoff_max=0.008), SECRET, lambda e: None, rng=rng)
     task = asyncio.create_task(client.run())
     try:
-        await wait_until(lambda: len(rng.draws) >= 7, what="7 retries")
+        await eventually(lambda: len(rng.draws) >= 7, what="7 retries")
     finally:
         await client.close()
     caps = [cap for cap, _ in rng.draws[:7]]
@@ -566,16 +560,16 @@ async def test_backoff_starts_over_after_a_connection_that_stayed_up(fake, make_
     rng = RecordingRandom(4)
     fake.close_after_banner = True  # first: failures, the cap grows
     h = await make_client(rng=rng, keepalive=0.05, backoff_initial=0.001, backoff_max=0.004)
-    await wait_until(lambda: len(rng.draws) >= 4, what="4 failed attempts")
+    await eventually(lambda: len(rng.draws) >= 4, what="4 failed attempts")
     assert [c for c, _ in rng.draws[:4]] == [0.001, 0.002, 0.004, 0.004]
     fake.close_after_banner = False
     await h.logged_in()
     n = len(rng.draws)
     pings = sum(a.get("Action") == "Ping" for a in fake.actions)
     # stays up longer than one keepalive: a Ping arrives (and is answered)
-    await wait_until(lambda: sum(a.get("Action") == "Ping" for a in fake.actions) > pings, what="a keepalive Ping")
+    await eventually(lambda: sum(a.get("Action") == "Ping" for a in fake.actions) > pings, what="a keepalive Ping")
     fake.drop()
-    await wait_until(lambda: len(rng.draws) > n, what="the retry after the drop")
+    await eventually(lambda: len(rng.draws) > n, what="the retry after the drop")
     assert rng.draws[n][0] == 0.001
 
 
@@ -584,7 +578,7 @@ async def test_wrong_credentials_clear_error_backoff_no_crash(fake, make_client,
     rng = RecordingRandom(5)
     with caplog.at_level(logging.DEBUG, "callshield.ami"):
         h = await make_client(secret="wrong-secret-value", rng=rng, backoff_initial=0.001, backoff_max=0.004)
-        await wait_until(lambda: fake.connections >= 4, what="4 login attempts")
+        await eventually(lambda: fake.connections >= 4, what="4 login attempts")
     err = h.client.last_error
     assert "AMI login to 127.0.0.1:%d as user 'callshield' failed (Authentication failed)" % fake.port in err
     assert "CALLSHIELD_AMI_SECRET" in err and "[callshield]" in err
@@ -599,7 +593,7 @@ async def test_wrong_credentials_clear_error_backoff_no_crash(fake, make_client,
 @pytest.mark.asyncio
 async def test_empty_secret_says_the_environment_variable_is_empty(fake, make_client):
     h = await make_client(secret="", backoff_initial=1.0, backoff_max=1.0)
-    await wait_until(lambda: h.client.last_error is not None, what="the refused login")
+    await eventually(lambda: h.client.last_error is not None, what="the refused login")
     assert "it is empty: set CALLSHIELD_AMI_SECRET in callshield's environment" in h.client.last_error
 
 
@@ -613,7 +607,7 @@ async def test_not_an_ami_port(banner, expected):
     try:
         client = AmiClient(config(server.port, connect_timeout=0.2, backoff_initial=5.0, backoff_max=5.0), SECRET, lambda e: None)
         task = asyncio.create_task(client.run())
-        await wait_until(lambda: client.last_error is not None, what="the failed connection")
+        await eventually(lambda: client.last_error is not None, what="the failed connection")
         assert expected in client.last_error and str(server.port) in client.last_error
         assert server.logins == 0 and not task.done()
         await client.close()
@@ -632,7 +626,7 @@ async def test_on_connected_failure_drops_the_connection_and_retries(fake, make_
 
     with caplog.at_level(logging.ERROR, "callshield.ami"):
         h = await make_client(on_connected=resync)
-        await wait_until(lambda: len(calls) >= 2 and h.client.logged_in, what="the second resync")
+        await eventually(lambda: len(calls) >= 2 and h.client.logged_in, what="the second resync")
     assert fake.connections == 2
     assert any("on_connected" in r.getMessage() and r.exc_info for r in caplog.records)
 
@@ -659,7 +653,7 @@ async def test_cancelling_run_cleans_up_and_fails_pending(fake, make_client):
     h = await make_client()
     await h.logged_in()
     pending = asyncio.create_task(h.client.action("Silent", timeout=10))
-    await wait_until(lambda: any(a.get("Action") == "Silent" for a in fake.actions), what="the action to arrive")
+    await eventually(lambda: any(a.get("Action") == "Silent" for a in fake.actions), what="the action to arrive")
     h.task.cancel()
     await asyncio.wait({h.task})
     assert h.task.cancelled()

@@ -22,7 +22,8 @@ from callshield.config import Config, load_config
 from callshield.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
-from tests.unit.test_ami_client import SECRET, FakeAmi, event, wait_until, wire
+from tests.support.service import eventually
+from tests.unit.test_ami_client import SECRET, FakeAmi, event, wire
 
 DDI = "+442071234567"
 OTHER = "+442071234568"
@@ -287,7 +288,7 @@ async def test_ctrl_c_during_a_call_ends_the_simulated_failure_and_hangs_the_cal
     originate_accepted(fake)
     drill = Drill(serve_stand_in, SECRET, "agents", calls=1, numbers=[DDI])
     task = asyncio.create_task(drill.run())
-    await wait_until(lambda: any(a.get("Action") == "Originate" for a in fake.actions), what="the first test call")
+    await eventually(lambda: any(a.get("Action") == "Originate" for a in fake.actions), what="the first test call")
     task.cancel()  # what asyncio.run does on Ctrl-C
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -24,6 +24,7 @@ from callshield.ami_monitor.monitor import Monitor
 from callshield.config import load_config
 from callshield.serve import build_services, start_monitor
 from callshield.services import Services
+from tests.support.service import eventually
 
 pytestmark = pytest.mark.asyncio
 DDI = "+442071234567"
@@ -56,18 +57,13 @@ async def recording(monitor: Monitor, done: Callable[[], object], timeout: float
     if monitor.config.webhook_url:
         tasks.append(asyncio.create_task(monitor._notify()))
     try:
-        await wait_for(done, timeout, "the recorder did not finish in time")
+        await eventually(done, timeout, "the recorder to finish")
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
 
 
-async def wait_for(done: Callable[[], object], timeout: float = 5.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:
@@ -171,10 +167,8 @@ async def test_a_drill_request_in_the_store_is_applied_and_acknowledged(monitor:
     monitor.db.conn.commit()
     task = asyncio.create_task(monitor._drills())
     try:
-        deadline = time.monotonic() + 5
-        while monitor.db.execute("SELECT applied_at FROM drill_requests").fetchone()[0] is None:
-            assert time.monotonic() < deadline, "the drill request was not applied"
-            await asyncio.sleep(0.02)
+        await eventually(lambda: monitor.db.execute("SELECT applied_at FROM drill_requests").fetchone()[0] is not None,
+                         what="the drill request to be applied")
     finally:
         task.cancel()
 
@@ -220,7 +214,7 @@ async def test_a_crashing_loop_is_logged_with_its_traceback_and_restarted(monito
 
     task = asyncio.create_task(monitor._supervised("ami-monitor-tick", tick))
     try:
-        await wait_for(lambda: len(runs) == 2)
+        await eventually(lambda: len(runs) == 2)
     finally:
         task.cancel()
     assert "its ami-monitor-tick loop crashed; restarting it in 0.01 s" in caplog.text
@@ -244,7 +238,7 @@ async def test_the_monitor_outlives_a_crash_of_one_of_its_loops(tmp_path: Path, 
     monkeypatch.setattr(monitor.detector, "tick", tick)
     task = asyncio.create_task(monitor.run())
     try:
-        await wait_for(lambda: len(ticks) >= 3)
+        await eventually(lambda: len(ticks) >= 3)
         assert not task.done()
     finally:
         task.cancel()
@@ -316,7 +310,7 @@ async def test_a_drill_request_its_drill_gave_up_on_is_acknowledged_not_applied(
     monitor.db.conn.commit()
     task = asyncio.create_task(monitor._drills())
     try:
-        await wait_for(lambda: monitor.db.execute("SELECT count(*) FROM drill_requests WHERE applied_at IS NULL").fetchone()[0] == 0)
+        await eventually(lambda: monitor.db.execute("SELECT count(*) FROM drill_requests WHERE applied_at IS NULL").fetchone()[0] == 0)
     finally:
         task.cancel()
 
@@ -385,7 +379,7 @@ async def test_serve_logs_a_crashed_monitor_at_once_and_still_shuts_down_cleanly
     task = asyncio.create_task(serve.run(config, ready=ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        await wait_for(lambda: "serve's background task ami-monitor crashed" in caplog.text)
+        await eventually(lambda: "serve's background task ami-monitor crashed" in caplog.text)
         assert "RuntimeError: the monitor broke" in caplog.text
     finally:
         task.cancel()
@@ -413,10 +407,7 @@ async def test_a_drill_that_never_ends_its_failure_is_ended_by_the_monitor(tmp_p
         monitor.db.conn.commit()
         task = asyncio.create_task(monitor._drills())
         try:
-            deadline = time.monotonic() + 5
-            while route_reason(monitor) != "trunk_down:agents":
-                assert time.monotonic() < deadline, "the drill request was not applied"
-                await asyncio.sleep(0.02)
+            await eventually(lambda: route_reason(monitor) == "trunk_down:agents", what="the drill request to be applied")
         finally:
             task.cancel()
 
