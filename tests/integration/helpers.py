@@ -37,3 +37,8 @@ def header_params(value: str | None) -> dict[str, str]:
         key, sep, val = part.partition("=")
         out[key if sep else f"_{i}"] = val if sep else key
     return out
+
+
+def route_reason(inbound) -> str:
+    """ROUTE_REASON as a delivered call's X-CallShield-Route header carries it."""
+    return header_params(inbound.header("X-CallShield-Route"))["reason"]

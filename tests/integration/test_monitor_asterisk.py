@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision
-from tests.integration.helpers import header_params
+from tests.integration.helpers import route_reason
 from tests.support.service import CallshieldProcess, eventually, wait_until
 from tests.support.sip import SipUAS
 
@@ -98,10 +98,6 @@ async def until_state(proc: CallshieldProcess, destination: str, down: bool, tim
     return row[1]
 
 
-def reason(inbound) -> str:
-    return header_params(inbound.header("X-CallShield-Route"))["reason"]
-
-
 async def call(caller, asterisk, ddi: str, n: int):
     return await caller.invite(("127.0.0.1", asterisk.ports.sip), to_user=ddi, from_user=f"+4416149601{n:02d}",
                                answer_timeout=15.0)
@@ -117,14 +113,14 @@ async def test_a_destination_answering_503_is_diverted_then_restored(asterisk, v
     tried = len(sitea.calls)
     diverted = await call(caller, asterisk, SITE_A, 3)
     assert diverted.final_status == 200
-    assert reason(siteb.calls[-1]) == "trunk_down:sitea"
+    assert route_reason(siteb.calls[-1]) == "trunk_down:sitea"
     assert len(sitea.calls) == tried  # not even tried: diverted from the next call
 
     sitea.mode = "answer"
     await until_state(via_monitored, "sitea", down=False)  # hold-down over: tried again
     back = await call(caller, asterisk, SITE_A, 4)
     assert back.final_status == 200
-    assert reason(sitea.calls[-1]) == "normal"
+    assert route_reason(sitea.calls[-1]) == "normal"
 
 
 async def test_a_destination_that_stopped_listening_is_diverted(asterisk, via_monitored, caller, siteb):
@@ -134,7 +130,7 @@ async def test_a_destination_that_stopped_listening_is_diverted(asterisk, via_mo
     await until_state(via_monitored, "sitea", down=True)
 
     assert (await call(caller, asterisk, SITE_A, 12)).final_status == 200
-    assert reason(siteb.calls[-1]) == "trunk_down:sitea"
+    assert route_reason(siteb.calls[-1]) == "trunk_down:sitea"
     await until_state(via_monitored, "sitea", down=False, timeout=15)  # hold-down: tried again (and would fail again)
 
 
@@ -142,13 +138,13 @@ async def test_an_unreachable_qualify_contact_diverts_until_it_is_reachable_agai
     async with SipUAS(port=asterisk.ports.qualified, answer_options=False) as phone:  # ignores Asterisk's OPTIONS pings
         await until_state(via_monitored, "qualified", down=True)
         assert (await call(caller, asterisk, QUALIFIED, 20)).final_status == 200
-        assert reason(siteb.calls[-1]) == "trunk_down:qualified"
+        assert route_reason(siteb.calls[-1]) == "trunk_down:qualified"
         assert phone.calls == []
 
         phone.answer_options = True  # reachable again: up after monitor.reachable_for
         await until_state(via_monitored, "qualified", down=False)
         assert (await call(caller, asterisk, QUALIFIED, 21)).final_status == 200
-        assert reason(phone.calls[-1]) == "normal"
+        assert route_reason(phone.calls[-1]) == "normal"
 
 
 def drill_calls(uas: SipUAS) -> list:
@@ -168,8 +164,8 @@ async def test_a_drill_on_a_healthy_system_passes_with_no_calls_lost(asterisk, v
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED" in result.stdout and "calls lost       0" in result.stdout
-    assert [reason(c) for c in drill_calls(siteb)] == ["trunk_down:sitea"] * 2
-    assert [reason(c) for c in drill_calls(sitea)] == ["normal"] * 2
+    assert [route_reason(c) for c in drill_calls(siteb)] == ["trunk_down:sitea"] * 2
+    assert [route_reason(c) for c in drill_calls(sitea)] == ["normal"] * 2
 
 
 async def test_a_drill_against_a_real_failure_detects_diverts_and_sees_the_return(asterisk, via_monitored, sitea, siteb):
@@ -213,7 +209,7 @@ async def test_asterisk_restarted_under_the_monitor_reconnects_resyncs_and_keeps
             assert bool(state(proc, "qualified")[0])
             result = await caller.invite(("127.0.0.1", ports.sip), to_user=QUALIFIED, from_user="+441614960150", answer_timeout=15.0)
             assert result.final_status == 200
-            assert reason(siteb.calls[-1]) == "trunk_down:qualified"
+            assert route_reason(siteb.calls[-1]) == "trunk_down:qualified"
 
             # The site recovers while Asterisk is down: after the restart the monitor sees it and calls return.
             phone.answer_options = True
@@ -221,7 +217,7 @@ async def test_asterisk_restarted_under_the_monitor_reconnects_resyncs_and_keeps
             await until_state(proc, "qualified", down=False)
             result = await caller.invite(("127.0.0.1", ports.sip), to_user=QUALIFIED, from_user="+441614960151", answer_timeout=15.0)
             assert result.final_status == 200
-            assert reason(phone.calls[-1]) == "normal"
+            assert route_reason(phone.calls[-1]) == "normal"
     finally:
         if proc is not None:
             proc.stop()

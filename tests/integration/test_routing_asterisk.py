@@ -20,7 +20,7 @@ import pytest
 from callshield.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
-from tests.integration.helpers import header_params
+from tests.integration.helpers import route_reason
 from tests.support.service import wait_until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
@@ -82,11 +82,6 @@ def plan(routing: Routing, number: str) -> Iterator[dict]:
     store.delete_plan(name)
 
 
-def reason(inbound) -> str:
-    """ROUTE_REASON as the delivered call's X-CallShield-Route header carries it."""
-    return header_params(inbound.header("X-CallShield-Route"))["reason"]
-
-
 def cli(callshield, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "callshield", *args, "--config", str(callshield.config_path)],
                           capture_output=True, text=True, timeout=30, cwd=callshield.workdir, input=stdin)
@@ -137,7 +132,7 @@ async def test_a_plan_invoked_from_the_cli_reroutes_the_next_call_and_revoking_r
     diverted = await call(caller, asterisk, number, numbers["caller"])
 
     assert diverted.final_status == 200
-    assert reason(drsite.calls[-1]) == f"plan:{plan['name']}"
+    assert route_reason(drsite.calls[-1]) == f"plan:{plan['name']}"
     assert agents.calls == []
 
     revoked = cli(callshield, "plans", "revoke", str(plan["slot"]))
@@ -146,7 +141,7 @@ async def test_a_plan_invoked_from_the_cli_reroutes_the_next_call_and_revoking_r
     restored = await call(caller, asterisk, number, numbers["caller"])
 
     assert restored.final_status == 200
-    assert reason(agents.calls[-1]) == "normal"
+    assert route_reason(agents.calls[-1]) == "normal"
 
 
 async def test_a_plan_reroutes_every_number_it_names(asterisk, callshield, routing, plan, caller, drsite, numbers):
@@ -159,7 +154,7 @@ async def test_a_plan_reroutes_every_number_it_names(asterisk, callshield, routi
     for ddi in (numbers["ddi"], second):
         assert (await call(caller, asterisk, ddi, numbers["caller"])).final_status == 200
 
-    assert [reason(c) for c in drsite.calls] == [f"plan:{plan['name']}"] * 2
+    assert [route_reason(c) for c in drsite.calls] == [f"plan:{plan['name']}"] * 2
 
 
 async def test_a_plan_is_invoked_by_phone_with_access_code_slot_and_pin(
@@ -175,7 +170,7 @@ async def test_a_plan_is_invoked_by_phone_with_access_code_slot_and_pin(
     assert routing.audit("plans.invoke", f"phone:{staff}")
     routing.applied()
     assert (await call(caller, asterisk, number, numbers["caller"])).final_status == 200
-    assert reason(drsite.calls[-1]) == f"plan:{plan['name']}"
+    assert route_reason(drsite.calls[-1]) == f"plan:{plan['name']}"
 
 
 async def test_the_slot_can_be_keyed_after_the_access_code(asterisk, callshield, routing, plan, caller, ami, numbers):
@@ -223,7 +218,7 @@ async def test_revoke_by_phone_restores_normal_routing(asterisk, callshield, rou
     assert routing.store.plan(plan["name"])["active"] == 0
     routing.applied()
     assert (await call(caller, asterisk, number, numbers["caller"])).final_status == 200
-    assert reason(agents.calls[-1]) == "normal"
+    assert route_reason(agents.calls[-1]) == "normal"
 
 
 async def test_a_personal_override_pulls_calls_to_the_dialling_phone_until_cancelled(
@@ -253,7 +248,7 @@ async def test_a_personal_override_pulls_calls_to_the_dialling_phone_until_cance
 
     restored = await call(caller, asterisk, number, numbers["caller2"])
     assert restored.final_status == 200
-    assert reason(agents.calls[-1]) == "normal"
+    assert route_reason(agents.calls[-1]) == "normal"
 
 
 async def test_an_override_wins_over_an_active_plan(asterisk, callshield, routing, plan, number, caller, staffphone, drsite, numbers):
@@ -279,7 +274,7 @@ async def test_a_numbers_csv_import_applies_and_a_bad_one_changes_nothing(asteri
     assert applied.returncode == 0, applied.stderr
     routing.applied()
     assert (await call(caller, asterisk, ddi, numbers["caller"])).final_status == 200
-    assert reason(drsite.calls[-1]) == "normal"
+    assert route_reason(drsite.calls[-1]) == "normal"
 
     refused = cli(callshield, "numbers", "import", str(bad))
     assert refused.returncode != 0
