@@ -20,9 +20,10 @@ Delivery (a call that Asterisk tried to deliver there)
     then the destination is on probation: calls go to it again (a failed one still
     reaches the number's fallback). On probation ONE failure (or the NOANSWER rule) puts it
     down again with the hold-down doubled, at most ``hold_down_max``; an ANSWER makes it
-    healthy. A destination that goes down again within ``hold_down_max`` seconds of
-    becoming healthy is flapping: its hold-down doubles too; after that long healthy, it is
-    back to ``hold_down``.
+    healthy. A destination that goes down again soon after becoming healthy is flapping:
+    its hold-down doubles too, but each full ``hold_down`` of health since halves that
+    again, down to ``hold_down`` (with 30 s: healed after 60 s held, down again at once
+    -> 120 s; after 30 s healthy -> 60 s; after 60 s -> 30 s, the memory is gone).
 
 Reachability (PJSIP qualify: ContactStatus, PeerStatus, and PJSIPShowContacts after a
 reconnect)
@@ -91,7 +92,7 @@ class DestinationState:
     drill: bool
     failures_in_window: int
     probation: bool
-    hold_down: float  # of its current outage, else of its last one until healthy hold_down_max seconds
+    hold_down: float  # of its current outage or probation, else the one a new outage would get now
 
 
 @dataclass
@@ -388,10 +389,13 @@ class Detector:
 
     def _down(self, d: _Dest, now: float, reason: str, *, from_probation: bool) -> list[Transition]:
         cfg = self.config
-        flapping = d.calm_since is not None and now - d.calm_since < cfg.hold_down_max
-        d.hold = min(d.hold * 2, cfg.hold_down_max) if from_probation or flapping else cfg.hold_down
         if from_probation:
+            d.hold = min(d.hold * 2, cfg.hold_down_max)
             reason = f"{reason} on probation, held down {d.hold:g}s"
+        else:
+            d.hold = self._next_hold(d, now)
+            if d.hold > cfg.hold_down:
+                reason = f"{reason}, flapping ({now - d.calm_since:.0f}s after recovering), held down {d.hold:g}s"  # type: ignore[operator]
         d.delivery_down, d.delivery_reason = True, reason
         d.held_until = now + d.hold
         d.probation, d.calm_since = False, None
@@ -400,10 +404,20 @@ class Detector:
         self._timers[d.name] = None
         return self._publish(d, now, reason)
 
+    def _next_hold(self, d: _Dest, now: float) -> float:
+        """The hold-down a new outage of a healthy destination gets: twice the last one
+        (flapping), halved once per full ``hold_down`` it has been healthy since, never
+        less than ``hold_down`` nor more than ``hold_down_max``."""
+        cfg = self.config
+        if d.calm_since is None:  # never down, or its memory already gone
+            return cfg.hold_down
+        periods = min(int(max(0.0, now - d.calm_since) // cfg.hold_down), 64)
+        return max(cfg.hold_down, min(d.hold * 2, cfg.hold_down_max) / 2 ** periods)
+
     def _hold_in_force(self, d: _Dest, now: float) -> float:
-        if d.delivery_down or d.probation or (d.calm_since is not None and now - d.calm_since < self.config.hold_down_max):
+        if d.delivery_down or d.probation:
             return d.hold
-        return self.config.hold_down
+        return self._next_hold(d, now)
 
     # -- reachability ----------------------------------------------------------------
 

@@ -291,7 +291,8 @@ def test_an_answer_on_probation_heals_and_a_healthy_period_resets_the_hold_down(
 
     assert call(detector, "ANSWER", 92) == []
     state = detector.states()["agents"]
-    assert (state.down, state.probation, state.hold_down) == (False, False, 60)
+    # Healthy; a new outage now would be flapping: twice the last hold-down.
+    assert (state.down, state.probation, state.hold_down) == (False, False, 120)
     assert call(detector, "CHANUNAVAIL", 93) == []  # healthy: one failure is not an outage
 
     detector.tick(T0 + 92 + 300)
@@ -303,11 +304,84 @@ def test_a_destination_down_again_soon_after_healing_is_flapping_and_held_longer
     detector.tick(T0 + 30)
     call(detector, "ANSWER", 31)  # healthy at 31
 
-    knock_down(detector, at=100)
+    knock_down(detector, at=31 + 29)
 
-    assert detector.states()["agents"].hold_down == 60
-    assert detector.tick(T0 + 130) == []
-    assert detector.tick(T0 + 160) == [up("hold-down over, trying again", 160)]
+    state = detector.states()["agents"]
+    assert (state.hold_down, state.reason) == (60, "3 CHANUNAVAIL in 60s, flapping (29s after recovering), held down 60s")
+    assert detector.tick(T0 + 60 + 59) == []
+    assert detector.tick(T0 + 60 + 60) == [up("hold-down over, trying again", 120)]
+
+
+def flap(detector: Detector, holds: list[float], healthy_for: float, start: float = 0.0) -> float:
+    """Once per entry of ``holds`` (the hold-down each outage must get): knock the
+    destination down, wait out the hold-down, heal it with an answered call; between
+    rounds it stays healthy ``healthy_for`` seconds (an answered call a second). The time
+    of the last healing."""
+    now = start
+    for n, hold in enumerate(holds):
+        if n:
+            for i in range(int(healthy_for)):
+                assert call(detector, "ANSWER", now + i + 1) == []
+            now += healthy_for
+        knock_down(detector, at=now)
+        assert detector.states()["agents"].hold_down == hold
+        now += hold
+        assert detector.tick(T0 + now) == [up("hold-down over, trying again", now)]
+        assert call(detector, "ANSWER", now) == []
+    return now
+
+
+def test_hold_down_memory_decays_with_each_full_hold_down_of_healthy_calls() -> None:
+    """The issue's trace (hold_down 6, hold_down_max 60): down again at once after each
+    recovery, 6 -> 12 -> 24; then each full 6 s of healthy calls halves the next one."""
+    detector = Detector(MonitorConfig(hold_down=6, hold_down_max=60))
+    healed = flap(detector, [6, 12, 24], healthy_for=2)
+    nexts = []
+    for waited in (0, 5.9, 6, 12, 18, 75):
+        detector.tick(T0 + healed + waited)
+        nexts.append(detector.states()["agents"].hold_down)
+    assert nexts == [48, 48, 24, 12, 6, 6]  # before: 48 until hold_down_max (60 s) had passed, then 6
+
+
+def test_a_new_outage_12_s_after_healing_from_24_s_gets_12_s() -> None:
+    detector = Detector(MonitorConfig(hold_down=6, hold_down_max=60))
+    healed = flap(detector, [6, 12, 24], healthy_for=2)
+
+    knock_down(detector, at=healed + 12)  # two full hold_downs healthy: 48 halved twice
+
+    assert detector.states()["agents"].hold_down == 12
+
+
+def test_after_75_s_of_healthy_calls_a_new_outage_gets_the_base_hold_down() -> None:
+    """Before: 6 -> 12 s, and still 12 s after 75 s of healthy calls (within hold_down_max)."""
+    detector = Detector(MonitorConfig(hold_down=6, hold_down_max=120))
+    healed = flap(detector, [6, 12], healthy_for=2)
+    for i in range(75):
+        assert call(detector, "ANSWER", healed + i + 1) == []
+
+    knock_down(detector, at=healed + 75 + 3)
+
+    state = detector.states()["agents"]
+    assert (state.hold_down, state.reason) == (6, "3 CHANUNAVAIL in 60s")
+
+
+@pytest.mark.parametrize(("healthy_for", "hold"), [(0, 60), (29.9, 60), (30, 30), (59, 30), (300, 30)])
+def test_the_next_hold_down_after_a_hold_of_30_s(healthy_for: float, hold: float) -> None:
+    """Defaults (30 s, at most 300 s): a hold-down of 30 s, healed, down again after
+    ``healthy_for`` seconds of health."""
+    detector = Detector(MonitorConfig())
+    knock_down(detector, at=0)
+    detector.tick(T0 + 30)
+    call(detector, "ANSWER", 30)
+
+    knock_down(detector, at=30 + healthy_for)
+
+    assert detector.states()["agents"].hold_down == hold
+
+
+def test_flapping_memory_stays_within_hold_down_max() -> None:
+    detector = Detector(MonitorConfig(hold_down=6, hold_down_max=20))
+    flap(detector, [6, 12, 20, 20], healthy_for=1)
 
 
 def test_a_destination_down_long_after_healing_gets_the_base_hold_down(detector: Detector) -> None:
