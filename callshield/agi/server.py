@@ -62,8 +62,7 @@ class AgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sessions += 1
         peer = writer.get_extra_info("peername")
-        sock = writer.get_extra_info("socket")
-        self.sockets.add(sock)
+        fd = self.sockets.add(writer.get_extra_info("socket"))
         session: AgiSession | None = None
         try:
             session = await AgiSession.open(reader, writer, env_timeout=self.config.command_timeout, command_timeout=self.config.command_timeout)
@@ -93,7 +92,7 @@ class AgiServer:
             self.failures += 1
             log.exception("%s: AGI handler crashed, failing open", session.context if session else f"peer={peer}")
         finally:
-            self.sockets.discard(sock)
+            self.sockets.discard(fd)
             if session is not None:
                 await session.close()
             else:

@@ -4,6 +4,11 @@ Asterisk waits on a connected FastAGI server without any timeout, so a stalled
 callshield (a blocking bug, a swap storm) would hold calls in the dialplan. A plain
 thread watches a heartbeat the loop updates; when it goes stale it shuts the session
 sockets down, Asterisk sees the connection close, and the dialplan fails open.
+
+The sockets are kept as file descriptors and shut down at the OS level: the socket
+object a transport hands out (asyncio's TransportSocket, uvloop's PseudoSocket) refuses
+``shutdown()`` under uvloop, and ``shutdown(2)`` on the descriptor reaches the connection
+whatever loop owns it, without a second descriptor per session.
 """
 
 from __future__ import annotations
@@ -13,35 +18,64 @@ import logging
 import socket
 import threading
 import time
+from typing import Any
 
 log = logging.getLogger("callshield.agi.watchdog")
 
 
 class SessionSockets:
-    """The sockets of open AGI sessions, shared with the watchdog thread."""
+    """The descriptors of open AGI sessions, shared with the watchdog thread.
+
+    A session is discarded (under the lock) before its socket is closed, and cut_all holds
+    the lock while it shuts descriptors down, so it never reaches a closed or reused one.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
+        self._open: set[int] = set()
 
-    def add(self, sock: socket.socket | None) -> None:
-        if sock is not None:
-            with self._lock:
-                self._open.add(sock)
-
-    def discard(self, sock: socket.socket | None) -> None:
+    def add(self, sock: Any) -> int | None:
+        """Track a transport's socket (any object with fileno()); returns its descriptor."""
+        try:
+            fd = sock.fileno() if sock is not None else -1
+        except (OSError, ValueError):
+            fd = -1
+        if fd < 0:
+            return None
         with self._lock:
-            self._open.discard(sock)  # type: ignore[arg-type]
+            self._open.add(fd)
+        return fd
+
+    def discard(self, fd: int | None) -> None:
+        if fd is not None:
+            with self._lock:
+                self._open.discard(fd)
+
+    def __len__(self) -> int:
+        return len(self._open)
 
     def cut_all(self) -> int:
+        """Shut every tracked connection down (both ways); returns how many were cut."""
+        cut = 0
         with self._lock:
-            victims = list(self._open)
-        for sock in victims:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        return len(victims)
+            for fd in list(self._open):
+                try:
+                    shutdown_fd(fd)
+                    cut += 1
+                except OSError as exc:  # already closed by the peer: nothing to cut
+                    log.debug("shutting down AGI socket fd %d: %s", fd, exc)
+                except Exception:
+                    log.exception("shutting down AGI socket fd %d failed", fd)
+        return cut
+
+
+def shutdown_fd(fd: int) -> None:
+    """``shutdown(fd, SHUT_RDWR)`` without taking ownership of the descriptor."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.detach()
 
 
 class LoopWatchdog:
@@ -71,7 +105,11 @@ class LoopWatchdog:
             if late > self.stall_after and not stalled:
                 stalled = True
                 self.stalls += 1
-                cut = self.sockets.cut_all()
+                try:
+                    cut = self.sockets.cut_all()
+                except Exception:  # the watchdog must outlive any one stall
+                    log.exception("the event loop has stalled for %.1fs and cutting the AGI sessions failed", late)
+                    continue
                 log.critical("the event loop has stalled for %.1fs: cut %d open AGI session(s) so their calls fail open", late, cut)
             elif late <= self.stall_after:
                 stalled = False
