@@ -307,6 +307,10 @@ class LookupConfig:
         _positive(f"{path}.cache_ttl", self.cache_ttl)
 
 
+# How `callshield drill` writes the number it dials into monitor.drill_context.
+DRILL_NUMBER_FORMATS = ("e164", "national", "digits")
+
+
 @dataclass(frozen=True)
 class MonitorConfig:
     """The AMI monitor: watches call delivery and reachability per destination (the
@@ -331,12 +335,17 @@ class MonitorConfig:
     webhook_url: str = ""
     webhook_timeout: float = 2.0
     drill_context: str = "from-carrier"
+    drill_number_format: str = "national"
     drill_max_seconds: float = 900.0
 
     def validate(self, path: str) -> None:
         _port(f"{path}.port", self.port)
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,79}", self.drill_context):
             raise ConfigError(f"{path}.drill_context", f"must be a dialplan context name, not {self.drill_context!r}")
+        if self.drill_number_format not in DRILL_NUMBER_FORMATS and not re.fullmatch(
+                r"(?:[0-9*#+]{0,20}\{(?:national|digits)\}|\{e164\})[0-9*#]{0,20}", self.drill_number_format):
+            raise ConfigError(f"{path}.drill_number_format",
+                              f"must be e164, national, digits or a template such as '9{{national}}', not {self.drill_number_format!r}")
         if not self.username:
             raise ConfigError(f"{path}.username", "must name the manager.conf user callshield logs in as")
         for name in ("connect_timeout", "keepalive", "backoff_initial", "backoff_max", "window", "hold_down", "hold_down_max",

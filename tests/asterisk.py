@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = "/var/cache/callshield/asterisk-sid"
 MODULE_DIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
 AMI_USER, AMI_SECRET = "callshield-test", "test-only-secret"
+# The user callshield itself (monitor, drills) logs in as, with the read/write lines of the
+# shipped asterisk-conf/manager.sample.conf: the tests prove that least privilege is enough.
+CALLSHIELD_AMI_USER = "callshield"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -37,6 +40,12 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def sample_privileges() -> str:
+    """The read and write lines of asterisk-conf/manager.sample.conf."""
+    lines = (REPO / "asterisk-conf" / "manager.sample.conf").read_text().splitlines()
+    return "\n".join(line for line in lines if line.replace(" ", "").startswith(("read=", "write=")))
 
 
 def root_dir() -> Path:
@@ -163,6 +172,11 @@ deny = 0.0.0.0/0.0.0.0
 permit = 127.0.0.1/255.255.255.255
 read = all
 write = all
+[{CALLSHIELD_AMI_USER}]
+secret = {AMI_SECRET}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+{sample_privileges()}
 """,
             "pjsip.conf": self._pjsip(),
             "extensions.conf": self._extensions(),

@@ -10,6 +10,13 @@ place calls until the monitor detects it, check no call is lost, wait for its re
 check calls return. Either way: a report with time to divert, time to restore, calls
 placed / delivered / lost; it passes only with 0 lost and every call where it belongs.
 
+The test calls dial each number the way the carrier delivers it (``drill_extension``:
+``monitor.drill_number_format``, national by default, which the usual ``_X.`` pattern
+matches). Before anything changes, the drill asks Asterisk (AMI ShowDialPlan, when the
+manager user may) whether ``monitor.drill_context`` has an extension for each; a test
+call Asterisk could not start at all (no such extension) ends the drill at once. Either
+way the report names the extension and the context to add it to.
+
 Once a simulated failure has been requested, its end is requested whatever happens (a
 lost call, a timeout, an AMI error, Ctrl-C); a test call that never ends is hung up.
 """
@@ -25,9 +32,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from callshield.ami_monitor.client import AmiActionError, AmiClient, AmiError
+import phonenumbers
+
+from callshield.ami_monitor.client import AmiActionError, AmiClient, AmiError, AmiTimeout
 from callshield.ami_monitor.detector import channel_destination
-from callshield.config import Config
+from callshield.config import DRILL_NUMBER_FORMATS, Config
 from callshield.dialplan.health import destination_of
 from callshield.errors import CallshieldError
 from callshield.numbers import NumberIntel
@@ -47,6 +56,38 @@ class DrillError(CallshieldError):
     """The drill could not run (no numbers for the destination, no AMI, no serve applying it)."""
 
 
+def drill_extension(number: str, number_format: str, home_country: str) -> str:
+    """The extension a drill dials for one of your numbers (its E.164 key) in
+    ``monitor.drill_number_format``: ``e164`` +442071234567, ``digits`` 442071234567,
+    ``national`` 02071234567 (a number of another country than ``home_country``: its
+    digits, as national cannot say the country), or a template of one of them
+    (``9{national}``).
+
+    Example: ``drill_extension("+442071234567", "national", "GB")`` -> ``"02071234567"``.
+    """
+    if number_format not in DRILL_NUMBER_FORMATS:
+        kind = next((k for k in DRILL_NUMBER_FORMATS if f"{{{k}}}" in number_format), "e164")
+        return number_format.replace(f"{{{kind}}}", drill_extension(number, kind, home_country))
+    if number_format == "e164" or not number.startswith("+"):
+        return number  # not parseable as E.164: the key is its digits already
+    if number_format == "national":
+        try:
+            parsed = phonenumbers.parse(number)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is not None and home_country.upper() in phonenumbers.region_codes_for_country_code(parsed.country_code):
+            national = "".join(c for c in phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+                               if c.isdigit())
+            if national:
+                return national
+    return number[1:]
+
+
+def pattern_for(extension: str) -> str:
+    """A dialplan pattern that matches ``extension`` (for the advice in an error)."""
+    return "_+X." if extension.startswith("+") else "_X." if extension.isdigit() else extension
+
+
 @dataclass
 class DrillCall:
     number: str
@@ -57,6 +98,7 @@ class DrillCall:
     dial_statuses: list[str] = field(default_factory=list)
     ended: bool = False
     originate_failed: str = ""  # OriginateResponse Failure's Reason, when Asterisk reports it
+    extension: str = ""  # what the test call dialled in monitor.drill_context
 
     @property
     def delivered(self) -> bool:
@@ -159,10 +201,16 @@ class Drill:
     # -- AMI -----------------------------------------------------------------------
 
     def _on_event(self, event: dict[str, str]) -> None:
+        name = event.get("Event")
         call = self._live.get(event.get("Uniqueid", ""))
+        if call is None and name == "OriginateResponse":
+            # A Local channel Asterisk could not create (no such extension/context) has no
+            # Uniqueid ('<unknown>'): the test call of that Channel (one is live at a time).
+            context = self.config.monitor.drill_context
+            call = next((c for c in self._live.values() if not c.ended and event.get("Channel") == f"Local/{c.extension}@{context}"),
+                        None)
         if call is None:
             return
-        name = event.get("Event")
         if name == "DialEnd":
             status = event.get("DialStatus", "")
             call.dial_statuses.append(status)
@@ -191,12 +239,12 @@ class Drill:
         or not); a call that never ends is hung up and reported."""
         monitor = self.config.monitor
         channel_id = f"drill-{self.id}-{n}"
-        call = DrillCall(number, phase, channel_id)
+        call = DrillCall(number, phase, channel_id, extension=self._extension(number))
         self._live[f"{channel_id}-2"] = call  # ;2 runs the dialplan (and callshield's AGI)
         self._live[channel_id] = call  # ;1 waits 1 s once answered, then hangs up
         try:
             await self.client.action(
-                "Originate", Channel=f"Local/{number}@{monitor.drill_context}", Application="Wait", Data="1",
+                "Originate", Channel=f"Local/{call.extension}@{monitor.drill_context}", Application="Wait", Data="1",
                 CallerID=f'"callshield drill" <{number}>', Variable=f"CALLSHIELD_DRILL={self.id}", Async="true",
                 ChannelId=channel_id, OtherChannelId=f"{channel_id}-2", Timeout=str(int(CALL_TIMEOUT * 1000)),
             )
@@ -211,6 +259,33 @@ class Drill:
             await self._hang_up(call)
         call.route_reason = await asyncio.get_running_loop().run_in_executor(None, self._route_reason, f"{channel_id}-2")
         return call
+
+    def _extension(self, number: str) -> str:
+        return drill_extension(number, self.config.monitor.drill_number_format, self.config.scoring.home_country)
+
+    def _no_extension(self, extension: str, why: str) -> str:
+        monitor = self.config.monitor
+        return (f"context {monitor.drill_context!r} (monitor.drill_context) has no extension matching {extension} ({why}):"
+                f" the drill dials Local/{extension}@{monitor.drill_context} (monitor.drill_number_format"
+                f" {monitor.drill_number_format!r}). Add to [{monitor.drill_context}] an extension that runs the callshield"
+                f" line, e.g. 'exten => {pattern_for(extension)},1,Gosub(callshield-screen,s,1(${{EXTEN}}))' and your"
+                " normal route, or set monitor.drill_number_format to the form your carrier sends (e164, national, digits)")
+
+    async def _check_extensions(self) -> None:
+        """Ask Asterisk whether the drill context matches each extension the drill will
+        dial, before anything changes. Skipped (logged) when the manager user may not ask:
+        ShowDialPlan needs the reporting write class, which callshield needs for nothing else."""
+        context = self.config.monitor.drill_context
+        for extension in dict.fromkeys(self._extension(n) for n in self.numbers):
+            try:
+                await self.client.collect("ShowDialPlan", "ShowDialPlanComplete", Context=context, Extension=extension)
+            except (AmiActionError, AmiTimeout) as exc:
+                message = exc.reply.get("Message", "").strip() if isinstance(exc, AmiActionError) else str(exc)
+                if message.startswith("Did not find"):  # ... extension X@ctx, or ... context ctx
+                    raise DrillError(self._no_extension(extension, f"Asterisk: {message}")) from None
+                log.info("drill: cannot check up front that context %s has an extension for %s (%s); the first test"
+                         " call will tell", context, extension, message)
+                return
 
     async def _hang_up(self, call: DrillCall) -> None:
         """Best effort: Asterisk's Hangup finds a channel by its uniqueid too."""
@@ -276,6 +351,7 @@ class Drill:
         client = asyncio.create_task(self.client.run(), name="drill-ami")
         try:
             await self._wait_logged_in()
+            await self._check_extensions()
             if self.induced:
                 await self._induced(report)
             else:
@@ -353,11 +429,14 @@ class Drill:
     def _check(self, report: DrillReport, call: DrillCall, *, diverted: bool) -> None:
         diverted_reason = f"trunk_down:{self.destination}"
         if not call.delivered:
+            if call.originate_failed and not call.dial_statuses and not call.route_reason:
+                # Asterisk could not even start it (no such extension/context): so will every other.
+                raise DrillError(f"{call.phase} call {call.channel_id} to {call.number} could not start (lost): "
+                                 + self._no_extension(call.extension, f"Originate failed, reason {call.originate_failed}"))
             why = ""
             if not call.dial_statuses and not call.route_reason:
-                why = (f": it never reached a Dial nor callshield (Originate reason {call.originate_failed or '-'}); does"
-                       f" context {self.config.monitor.drill_context!r} (monitor.drill_context) have an extension matching"
-                       f" {call.number} that runs the callshield line?")
+                why = (f": it never reached a Dial nor callshield; does context {self.config.monitor.drill_context!r}"
+                       f" (monitor.drill_context) have an extension matching {call.extension} that runs the callshield line?")
             report.problems.append(f"{call.phase} call {call.channel_id} to {call.number} was not answered anywhere (lost){why}")
         elif diverted and (call.answered_by == self.destination or call.route_reason != diverted_reason):
             report.problems.append(f"call {call.channel_id} to {call.number} was not diverted: answered by {call.answered_by}"

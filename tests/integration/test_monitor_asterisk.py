@@ -22,7 +22,7 @@ from typing import Iterator
 import pytest
 import pytest_asyncio
 
-from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision
+from tests.asterisk import AMI_SECRET, AMI_USER, CALLSHIELD_AMI_USER, Asterisk, Ports, free_port, provision
 from tests.integration.helpers import route_reason
 from tests.support.service import CallshieldProcess, eventually, wait_until
 from tests.support.sip import SipUAS
@@ -42,7 +42,8 @@ def monitored_config(workdir, ami_port: int, agi_port: int) -> dict:
         "scoring": {"home_country": "GB", "model": "rules"},
         "routing": {"numbers": {SITE_A: {"route": "PJSIP/sitea", "fallback": "PJSIP/siteb"},
                                 QUALIFIED: {"route": "PJSIP/qualified", "fallback": "PJSIP/siteb"}}},
-        "monitor": {"enabled": True, "port": ami_port, "username": AMI_USER, "secret_env": SECRET_ENV,
+        # The least-privileged user of asterisk-conf/manager.sample.conf: it is enough.
+        "monitor": {"enabled": True, "port": ami_port, "username": CALLSHIELD_AMI_USER, "secret_env": SECRET_ENV,
                     "keepalive": 2.0, "backoff_initial": 0.2, "backoff_max": 2.0, "window": 30.0, "failures_to_down": 2, "noanswer_to_down": 2,
                     "hold_down": 1.0, "hold_down_max": 4.0, "reachable_for": 1.0, "drill_context": "from-carrier"},
     }
@@ -166,6 +167,70 @@ async def test_a_drill_on_a_healthy_system_passes_with_no_calls_lost(asterisk, v
     assert "PASSED" in result.stdout and "calls lost       0" in result.stdout
     assert [route_reason(c) for c in drill_calls(siteb)] == ["trunk_down:sitea"] * 2
     assert [route_reason(c) for c in drill_calls(sitea)] == ["normal"] * 2
+
+
+NATIONAL_ONLY = "from-national"  # an inbound context with only the README's _X. pattern
+
+
+@pytest_asyncio.fixture
+async def national_only(ami) -> str:
+    """A context like the README's: the callshield line under _X. only (no _+X.), added to
+    the running Asterisk for the test (the harness's AMI user may run CLI commands)."""
+    lines = ["_X.,1,Gosub(callshield-screen,s,1(${EXTEN}))",
+             "_X.,2,Dial(PJSIP/agents,5,b(callshield-screen^headers^1(${CHANNEL})))", "_X.,3,Hangup()"]
+    for line in lines:
+        await ami.command(f"dialplan add extension {line} into {NATIONAL_ONLY} replace")
+    assert "_X." in await ami.command(f"dialplan show {NATIONAL_ONLY}")
+    yield NATIONAL_ONLY
+    await ami.command(f"dialplan remove context {NATIONAL_ONLY}")
+
+
+async def run_drill(proc: CallshieldProcess, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(subprocess.run, drill(proc, *args), capture_output=True, text=True, timeout=120,
+                                   cwd=proc.workdir, env={**os.environ, SECRET_ENV: AMI_SECRET, **env})
+
+
+@pytest.mark.parametrize("user", [CALLSHIELD_AMI_USER, AMI_USER])  # ShowDialPlan refused / answered
+async def test_a_drill_into_a_context_with_only_the_readmes_pattern_passes(asterisk, via_monitored, national_only,
+                                                                             sitea, siteb, user):
+    """The default monitor.drill_number_format (national) dials 02070000500, which _X. matches."""
+    result = await run_drill(via_monitored, "--destination", "sitea", "--calls", "1",
+                             CALLSHIELD_MONITOR__DRILL_CONTEXT=national_only, CALLSHIELD_MONITOR__USERNAME=user)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout and "calls lost       0" in result.stdout
+    assert [route_reason(c) for c in drill_calls(siteb)][-1:] == ["trunk_down:sitea"]
+    assert [route_reason(c) for c in drill_calls(sitea)][-1:] == ["normal"]
+
+
+async def test_a_drill_dialling_e164_where_only_x_matches_stops_at_its_first_call_naming_the_extension(
+        asterisk, via_monitored, national_only, sitea, siteb):
+    """callshield's own least-privileged AMI user may not ask ShowDialPlan: the first test
+    call, which Asterisk cannot start, ends the drill with what to add where."""
+    started = asyncio.get_running_loop().time()
+    result = await run_drill(via_monitored, "--destination", "sitea", "--calls", "2",
+                             CALLSHIELD_MONITOR__DRILL_CONTEXT=national_only, CALLSHIELD_MONITOR__DRILL_NUMBER_FORMAT="e164")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "calls placed     1" in result.stdout
+    assert ("diverted call drill-" in result.stdout and "could not start (lost): context 'from-national'"
+            " (monitor.drill_context) has no extension matching +442070000500 (Originate failed, reason 0)" in result.stdout)
+    assert "Add to [from-national] an extension that runs the callshield line, e.g. 'exten => _+X.,1,Gosub(callshield-screen,s,1(${EXTEN}))'" in result.stdout
+    assert asyncio.get_running_loop().time() - started < 30
+    await until_state(via_monitored, "sitea", down=False)  # the simulated failure was ended
+
+
+async def test_a_drill_checks_the_extension_up_front_when_its_ami_user_may_show_the_dialplan(
+        asterisk, via_monitored, national_only, sitea, siteb):
+    result = await run_drill(via_monitored, "--destination", "sitea", "--calls", "2",
+                             CALLSHIELD_MONITOR__DRILL_CONTEXT=national_only, CALLSHIELD_MONITOR__DRILL_NUMBER_FORMAT="e164",
+                             CALLSHIELD_MONITOR__USERNAME=AMI_USER)  # the harness's user: write = all
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "calls placed     0" in result.stdout
+    assert ("problem: context 'from-national' (monitor.drill_context) has no extension matching +442070000500"
+            " (Asterisk: Did not find extension +442070000500@from-national)") in result.stdout
+    assert "time to divert   -" in result.stdout  # nothing was marked
 
 
 async def test_a_drill_against_a_real_failure_detects_diverts_and_sees_the_return(asterisk, via_monitored, sitea, siteb):

@@ -17,8 +17,9 @@ import pytest
 import pytest_asyncio
 
 from callshield.ami_monitor import drill as drill_module
-from callshield.ami_monitor.drill import Drill, DrillCall, DrillError, DrillReport, numbers_served_by
+from callshield.ami_monitor.drill import Drill, DrillCall, DrillError, DrillReport, drill_extension, numbers_served_by
 from callshield.config import Config, load_config
+from callshield.errors import ConfigError
 from callshield.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
@@ -30,8 +31,8 @@ OTHER = "+442071234568"
 LONDON = "+442079460001"
 
 
-def drill_config(tmp_path: Path, port: int = 9) -> Config:
-    return load_config(None, env={}, overrides={
+def drill_config(tmp_path: Path, port: int = 9, **monitor: object) -> Config:
+    return load_config(None, env={}, overrides={**{f"monitor.{k}": v for k, v in monitor.items()},
         "store.path": str(tmp_path / "callshield.db"), "scoring.model": "rules",
         "routing.numbers": {DDI: {"route": "PJSIP/agents", "fallback": "PJSIP/overflow"},
                             OTHER: {"route": "PJSIP/agents/sip:1000@10.0.0.5", "fallback": "PJSIP/overflow"},
@@ -132,15 +133,59 @@ def test_a_returned_call_must_reach_the_destination_normally(offline_drill: Dril
 
 def test_a_call_that_never_reached_the_dialplan_points_at_the_drill_context(offline_drill: Drill) -> None:
     report = DrillReport("agents", "simulated", [DDI])
-    offline_drill._check(report, DrillCall(DDI, "diverted", "drill-1-0", ended=True, originate_failed="0"), diverted=True)
-    offline_drill._check(report, DrillCall(DDI, "diverted", "drill-1-1", "", "trunk_down:agents", ["CHANUNAVAIL"], True),
-                         diverted=True)
+    offline_drill._check(report, DrillCall(DDI, "diverted", "drill-1-0", ended=True, extension="02071234567"), diverted=True)
+    offline_drill._check(report, DrillCall(DDI, "diverted", "drill-1-1", "", "trunk_down:agents", ["CHANUNAVAIL"], True,
+                                           extension="02071234567"), diverted=True)
     offline_drill.db.close()
     assert report.problems[0] == (
-        "diverted call drill-1-0 to +442071234567 was not answered anywhere (lost): it never reached a Dial nor callshield"
-        " (Originate reason 0); does context 'from-carrier' (monitor.drill_context) have an extension matching"
-        " +442071234567 that runs the callshield line?")
+        "diverted call drill-1-0 to +442071234567 was not answered anywhere (lost): it never reached a Dial nor callshield;"
+        " does context 'from-carrier' (monitor.drill_context) have an extension matching 02071234567 that runs the"
+        " callshield line?")
     assert report.problems[1] == "diverted call drill-1-1 to +442071234567 was not answered anywhere (lost)"
+
+
+def test_a_call_asterisk_could_not_start_ends_the_drill_naming_the_extension_and_context(tmp_path: Path) -> None:
+    drill = Drill(drill_config(tmp_path, drill_number_format="e164"), SECRET, "agents", calls=1)
+    drill.db.close()
+    report = DrillReport("agents", "simulated", [DDI])
+    with pytest.raises(DrillError) as caught:
+        drill._check(report, DrillCall(DDI, "diverted", "drill-1-0", ended=True, originate_failed="0", extension="+442071234567"),
+                     diverted=True)
+    assert str(caught.value) == (
+        "diverted call drill-1-0 to +442071234567 could not start (lost): context 'from-carrier' (monitor.drill_context)"
+        " has no extension matching +442071234567 (Originate failed, reason 0): the drill dials"
+        " Local/+442071234567@from-carrier (monitor.drill_number_format 'e164'). Add to [from-carrier] an extension that"
+        " runs the callshield line, e.g. 'exten => _+X.,1,Gosub(callshield-screen,s,1(${EXTEN}))' and your normal route,"
+        " or set monitor.drill_number_format to the form your carrier sends (e164, national, digits)")
+
+
+@pytest.mark.parametrize(("number", "number_format", "home", "extension"), [
+    ("+442071234567", "national", "GB", "02071234567"),  # what the README's _X. matches, as UK carriers send it
+    ("+442071234567", "e164", "GB", "+442071234567"),
+    ("+442071234567", "digits", "GB", "442071234567"),
+    ("+442071234567", "9{national}", "GB", "902071234567"),
+    ("+442071234567", "{e164}", "GB", "+442071234567"),
+    ("+12025550123", "national", "US", "2025550123"),
+    ("+12025550123", "national", "CA", "2025550123"),  # one national numbering plan (+1)
+    ("+12025550123", "national", "GB", "12025550123"),  # another country: national cannot say it; its digits
+    ("+33142685300", "national", "FR", "0142685300"),
+    ("12345", "national", "GB", "12345"),  # a number kept as digits (not parseable): as it is
+])
+def test_the_drill_dials_each_number_in_the_configured_form(number: str, number_format: str, home: str, extension: str) -> None:
+    assert drill_extension(number, number_format, home) == extension
+
+
+@pytest.mark.parametrize("number_format", ["E164", "international", "{national", "9{national}{digits}", "{e164}#x", "",
+                                           "{foo}", "00{e164}"])
+def test_a_drill_number_format_that_is_not_one_of_the_forms_is_refused(tmp_path: Path, number_format: str) -> None:
+    with pytest.raises(ConfigError, match="monitor.drill_number_format"):
+        load_config(None, env={}, overrides={"store.path": str(tmp_path / "c.db"), "monitor.drill_number_format": number_format})
+
+
+def test_the_test_calls_dial_the_configured_form_into_the_drill_context(tmp_path: Path) -> None:
+    drill = Drill(drill_config(tmp_path), SECRET, "agents", calls=1)
+    drill.db.close()
+    assert [drill._extension(n) for n in drill.numbers] == ["02071234567", "02071234568"]
 
 
 def test_ami_events_are_tied_to_the_test_call_by_its_channel_ids(offline_drill: Drill) -> None:
@@ -173,6 +218,20 @@ def test_a_call_answered_through_a_local_channel_is_named_as_routes_name_it(offl
     assert call.answered_by == "Local/agents-queue"  # destination_of("Local/2000@agents-queue")
 
 
+def test_an_originate_asterisk_could_not_start_is_tied_to_the_live_call_by_its_channel(offline_drill: Drill) -> None:
+    """No such extension: Asterisk's OriginateResponse has no Uniqueid ('<unknown>')."""
+    call = DrillCall(DDI, "diverted", "drill-x-0", extension="02071234567")
+    offline_drill._live.update({"drill-x-0": call, "drill-x-0-2": call})
+    offline_drill.db.close()
+    offline_drill._on_event({"Event": "OriginateResponse", "Response": "Failure", "Channel": "Local/0207@from-carrier",
+                             "Uniqueid": "<unknown>", "Reason": "0"})
+    assert not call.ended
+    offline_drill._on_event({"Event": "OriginateResponse", "Privilege": "call,all", "ActionID": "callshield-7",
+                             "Response": "Failure", "Channel": "Local/02071234567@from-carrier", "Application": "Wait",
+                             "Data": "1", "Reason": "0", "Uniqueid": "<unknown>", "CallerIDNum": "<unknown>"})
+    assert call.ended and call.originate_failed == "0"
+
+
 def test_a_failed_originate_ends_the_call_and_keeps_asterisks_reason(offline_drill: Drill) -> None:
     call = DrillCall(DDI, "diverted", "drill-x-0")
     offline_drill._live.update({"drill-x-0": call, "drill-x-0-2": call})
@@ -188,6 +247,9 @@ def test_a_failed_originate_ends_the_call_and_keeps_asterisks_reason(offline_dri
 @pytest_asyncio.fixture
 async def fake() -> AsyncIterator[FakeAmi]:
     server = await FakeAmi().start()
+    # The shipped manager.conf user (write = originate,system) may not show the dialplan.
+    server.handlers["ShowDialPlan"] = lambda fields: wire(("Response", "Error"), ("ActionID", fields["ActionID"]),
+                                                          ("Message", "Permission denied"))
     yield server
     await server.stop()
 
@@ -329,3 +391,37 @@ async def test_a_busy_store_is_retried_for_the_restore_then_says_how_to_end_the_
     finally:
         drill.db.close()
     assert attempts == [False] * drill_module.RESTORE_ATTEMPTS
+
+
+@pytest.mark.asyncio
+async def test_a_context_without_the_extension_is_found_before_anything_changes(fake: FakeAmi, serve_stand_in: Config) -> None:
+    """A manager user with the reporting write class: Asterisk's ShowDialPlan answers."""
+    fake.handlers["ShowDialPlan"] = lambda fields: wire(
+        ("Response", "Error"), ("ActionID", fields["ActionID"]),
+        ("Message", f"Did not find extension {fields['Extension']}@{fields['Context']}"))
+    report = await Drill(serve_stand_in, SECRET, "agents", calls=1, numbers=[DDI]).run()
+
+    assert report.problems == [
+        "context 'from-carrier' (monitor.drill_context) has no extension matching 02071234567 (Asterisk: Did not find"
+        " extension 02071234567@from-carrier): the drill dials Local/02071234567@from-carrier (monitor.drill_number_format"
+        " 'national'). Add to [from-carrier] an extension that runs the callshield line, e.g. 'exten =>"
+        " _X.,1,Gosub(callshield-screen,s,1(${EXTEN}))' and your normal route, or set monitor.drill_number_format to the"
+        " form your carrier sends (e164, national, digits)"]
+    assert report.placed == 0 and requests(serve_stand_in) == []  # nothing marked, nothing dialled
+    assert not any(a.get("Action") == "Originate" for a in fake.actions)
+
+
+@pytest.mark.asyncio
+async def test_a_context_with_the_extension_lets_the_drill_dial_it(fake: FakeAmi, serve_stand_in: Config) -> None:
+    fake.handlers["ShowDialPlan"] = lambda fields: (
+        wire(("Response", "Success"), ("ActionID", fields["ActionID"]), ("EventList", "start"))
+        + wire(("Event", "ListDialplan"), ("ActionID", fields["ActionID"]), ("Context", "from-carrier"), ("Extension", "_X."),
+               ("Priority", "1"), ("Application", "Gosub"))
+        + wire(("Event", "ShowDialPlanComplete"), ("ActionID", fields["ActionID"]), ("EventList", "Complete")))
+    fake.handlers["Originate"] = lambda fields: wire(("Response", "Error"), ("ActionID", fields["ActionID"]),
+                                                     ("Message", "stop here"))
+    await Drill(serve_stand_in, SECRET, "agents", calls=1, numbers=[DDI]).run()
+
+    asked = [(a["Action"], a.get("Context"), a.get("Extension") or a.get("Channel")) for a in fake.actions
+             if a.get("Action") in ("ShowDialPlan", "Originate")]
+    assert asked == [("ShowDialPlan", "from-carrier", "02071234567"), ("Originate", None, "Local/02071234567@from-carrier")]
