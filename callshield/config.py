@@ -53,6 +53,8 @@ class AgiConfig:
     host: str = "127.0.0.1"
     port: int = 4573
     command_timeout: float = 2.0
+    # A connection must send its whole AGI environment within this (Asterisk sends it at once).
+    env_timeout: float = 1.0
     session_timeout: float = 5.0
     watchdog_timeout: float = 1.0
     event_loop: str = "uvloop"
@@ -64,6 +66,7 @@ class AgiConfig:
         if self.watchdog_timeout < 0:
             raise ConfigError(f"{path}.watchdog_timeout", f"must be 0 (off) or more seconds, not {self.watchdog_timeout}")
         _positive(f"{path}.command_timeout", self.command_timeout)
+        _positive(f"{path}.env_timeout", self.env_timeout)
         _positive(f"{path}.session_timeout", self.session_timeout)
 
 
@@ -77,6 +80,9 @@ class StoreConfig:
     def validate(self, path: str) -> None:
         if not self.path:
             raise ConfigError(f"{path}.path", "must name a SQLite file")
+    # Each decision appended to <path>.journal.*.jsonl before its reply: survives a killed serve.
+    journal: bool = True
+    close_timeout: float = 5.0
         _positive(f"{path}.batch_size", self.batch_size)
         _positive(f"{path}.flush_interval", self.flush_interval)
         _positive(f"{path}.reload_interval", self.reload_interval)
@@ -86,6 +92,7 @@ class StoreConfig:
 class LoggingConfig:
     level: str = "INFO"
 
+        _positive(f"{path}.close_timeout", self.close_timeout)
     def validate(self, path: str) -> None:
         if self.level.upper() not in LOG_LEVELS:
             raise ConfigError(f"{path}.level", f"must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")

@@ -9,7 +9,9 @@ import dataclasses
 import gc
 import logging
 import os
+import resource
 import signal
+import sqlite3
 import sys
 import time
 from typing import TYPE_CHECKING, Callable
@@ -27,12 +29,14 @@ from callshield.models.model import load_model
 from callshield.screening import Screener
 from callshield.services import Services
 from callshield.store import calls as call_store
+from callshield.store import journal as call_journal
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
 from callshield.store import outcomes as outcome_store
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
+from callshield.trust import allowlist_warning
 
 if TYPE_CHECKING:
     from callshield.ami_monitor.monitor import Monitor
@@ -41,9 +45,11 @@ log = logging.getLogger("callshield.serve")
 
 
 def build_services(config: Config) -> Services:
-    """Open the store, rebuild in-memory state from it, start the writer."""
-    db = open_store(config.store.path)
+    """Open the store, write in the calls a killed serve journaled but never stored,
+    rebuild in-memory state from it, start the writer."""
+    db = open_store(config.store.path, file_mode=config.store.file_mode, dir_mode=config.store.dir_mode)
     try:
+        replay_journal(db, config.store.path)
         now = time.time()
         history = CallHistory(config.scoring.repeat_window)
         replayed = history.replay(call_store.observations_since(db, now - config.scoring.repeat_window))
@@ -67,9 +73,52 @@ def build_services(config: Config) -> Services:
     control.load()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
-    writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval).start()
+    untrusted = allowlist_warning(config.scoring)
+    if untrusted and screener.lists.allow:
+        log.warning("the allow list has %d entries but %s", len(screener.lists.allow), untrusted)
+    journal = call_journal.CallJournal(config.store.path) if config.store.journal else None
+    writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval,
+                        journal=journal).start()
     return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control,
                     outcomes_version=outcomes_version, outcomes_upto=outcomes_upto)
+
+
+def replay_journal(db, store_path: str) -> None:
+    """Write into the store the decided calls of a serve killed before its writer stored
+    them. On failure (a store locked past the busy timeout) the journal is kept for the
+    next start and serve carries on."""
+    files = call_journal.segments(store_path)
+    if not files:
+        return
+    try:
+        inserted, already, bad = call_journal.replay(db, store_path)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("could not write the call journal (%d file(s), %s...) into the store: %s; it is kept and replayed at"
+                  " the next start", len(files), files[0], exc)
+        return
+    log.log(logging.WARNING if inserted or bad else logging.INFO,
+            "call journal: wrote %d decided call(s) the previous serve had not stored (%d were already stored, %d"
+            " unreadable line(s) skipped)", inserted, already, bad)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one: every AGI connection holds a
+    descriptor, and the common default of 1,024 is few for a busy PBX. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            log.info("open files: soft limit raised from %d to %d (the hard limit)", soft, target)
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("open files: cannot raise the soft limit %d to the hard limit %d: %s", soft, target, exc)
+    else:
+        log.info("open files: limit %d", soft)
+    if soft < 4096:
+        log.warning("open files: the limit is %d descriptors; raise it (LimitNOFILE=65536 in the systemd unit, see"
+                    " docs/operations.md#file-descriptors) so idle connections cannot crowd out calls", soft)
+    return soft
 
 
 def build_lookup(config: Config) -> CachedLookup | None:
@@ -173,6 +222,7 @@ def tune_runtime() -> None:
 
 
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    raise_fd_limit()
     services = build_services(config)
     tune_runtime()
     stop = asyncio.Event()
@@ -195,19 +245,27 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     try:
         if config.agi.enabled:
             await agi.start()
-            log.info("callshield serving FastAGI on %s:%d (scripts: %s)", config.agi.host, agi.port, ", ".join(sorted(agi.table)))
+            log.info("callshield serving FastAGI on %s:%d (scripts: %s; at most %d connections at once)", config.agi.host,
+                     agi.port, ", ".join(sorted(agi.table)), agi.max_connections)
         if ready is not None:
             ready.set()
         await stop.wait()
-        log.info("callshield stopping")
+        log.info("callshield stopping: no new AGI connections; waiting up to %.1fs for the %d open", config.agi.session_timeout,
+                 agi.open_connections)
     finally:
-        await agi.close()
+        # Graceful: stop accepting, let the sessions in flight finish (bounded), and only
+        # then close the writer, so every decision sent is recorded (or kept, and said so).
+        finished, cut = await agi.close(grace=config.agi.session_timeout)
+        if finished or cut:
+            log.log(logging.WARNING if cut else logging.INFO, "AGI sessions at shutdown: %d finished, %d cut after %.1fs"
+                    " (their calls fail open)", finished, cut, config.agi.session_timeout)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):  # a crash was logged when it happened
                 await task
         if services.writer is not None:
-            services.writer.close()
+            services.writer.close(config.store.close_timeout)
         if services.control is not None:
             services.control.store.db.close()
+        log.info("callshield stopped")

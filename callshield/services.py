@@ -27,14 +27,23 @@ class Services:
     outcomes_version: int = 0
     outcomes_upto: float = 0.0
 
+    def decided(self, screening: Screening) -> int:
+        """Journal a decision before its reply is sent, so it survives a killed serve;
+        returns the journal segment to pass on in the call's PendingCall."""
+        return self.writer.journal(screening) if self.writer is not None else 0
+
     def record(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue a call record for the store (dropped only when running without one)."""
         if self.writer is not None:
             self.writer.submit(record)
 
     def health(self) -> str:
-        if self.writer is not None and not self.writer.alive:
-            return "DEGRADED:store-writer-stopped"
+        """``OK``, or ``DEGRADED:<reason>`` while call records are not safe (the writer
+        stopped, the store file gone or replaced, writes failing, records spilled or lost,
+        the journal failing) or the AMI monitor is not connected."""
+        problem = self.writer.health_problem() if self.writer is not None else None
+        if problem is not None:
+            return f"DEGRADED:{problem}"
         if self.config.monitor.enabled and (self.ami is None or not self.ami.logged_in):
             return "DEGRADED:ami-monitor-not-connected"
         return "OK"

@@ -31,6 +31,7 @@ async def handle(session: AgiSession, services: Services) -> None:
         log.warning("%s: signalling problem: %s", ctx, problem)
 
     replied = None
+    journaled = 0
     try:
         variables = {**screening.insights.channel_variables(), **decision.channel_variables()}
         caller = screening.facts.caller
@@ -42,6 +43,7 @@ async def handle(session: AgiSession, services: Services) -> None:
         order = (*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES)
         mset = ",".join(f"{name}={variables[name]}" for name in order if name in variables)
         await session.set_variable(dv.RISK_REASONS, reasons)
+        journaled = services.decided(screening)  # before ROUTE_ACTION reaches Asterisk: survives a killed serve
         await session.command(f"EXEC MSet {quote(mset)}")
         replied = time.perf_counter()
         log.info(
@@ -58,4 +60,4 @@ async def handle(session: AgiSession, services: Services) -> None:
             "replied": replied is not None,
             "round_trips": session.round_trips,
         }
-        services.record(PendingCall(screening, timings))
+        services.record(PendingCall(screening, timings, journaled))

@@ -3,12 +3,20 @@
 Any failure inside a session is logged with the call's context and the session is
 closed without setting ROUTE_ACTION, so the dialplan include fails open to the normal
 route. A call is never dropped because of callshield.
+
+Descriptors: each connection holds one. Past ``max_connections`` (the open-files limit
+less a reserve for the store, the journal and the AMI link) the oldest connections that
+have not yet sent their AGI environment are cut, so idle or slow connections can never
+leave real calls without a descriptor; a connection that sends no environment within
+``agi.env_timeout`` is cut anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import resource
+import time
 from types import ModuleType
 from typing import Awaitable, Callable
 
@@ -21,6 +29,15 @@ from callshield.services import Services
 log = logging.getLogger("callshield.agi")
 Handler = Callable[[AgiSession, Services], Awaitable[None]]
 SCRIPTS: tuple[ModuleType, ...] = (screen, health, access_plans, access_override)
+FD_RESERVE = 128  # descriptors kept for all but AGI connections: store, journal, AMI, lookups, logs
+
+
+def connection_cap() -> int:
+    """The most AGI connections this process can hold and still open its other files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(16, soft - FD_RESERVE)
 
 
 def handlers(modules: tuple[ModuleType, ...] = SCRIPTS) -> dict[str, Handler]:
@@ -34,7 +51,7 @@ def handlers(modules: tuple[ModuleType, ...] = SCRIPTS) -> dict[str, Handler]:
 
 
 class AgiServer:
-    def __init__(self, services: Services, table: dict[str, Handler] | None = None):
+    def __init__(self, services: Services, table: dict[str, Handler] | None = None, max_connections: int | None = None):
         self.services = services
         self.config = services.config.agi
         self.table = table if table is not None else handlers()
@@ -43,7 +60,12 @@ class AgiServer:
         self.sessions = 0
         self.failures = 0
         self.sockets = SessionSockets()
+        self.max_connections = max_connections or connection_cap()
+        self.cut_idle = 0  # connections cut to keep descriptors for real calls
         self._server: asyncio.Server | None = None
+        self._open: dict[asyncio.Task[None], asyncio.BaseTransport] = {}
+        self._no_env_yet: dict[asyncio.BaseTransport, None] = {}  # oldest first
+        self._warned = 0.0
 
     async def start(self) -> asyncio.Server:
         self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, limit=MAX_LINE, backlog=512)
@@ -54,18 +76,63 @@ class AgiServer:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
-    async def close(self) -> None:
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    async def close(self, grace: float = 0.0) -> tuple[int, int]:
+        """Stop accepting, give the sessions in flight up to ``grace`` seconds to finish,
+        then cut the rest (their calls fail open). Returns (finished, cut)."""
         if self._server is not None:
             self._server.close()
+        await asyncio.sleep(0)  # connections accepted just before the close start their session task
+        in_flight = dict(self._open)
+        deadline = time.monotonic() + grace
+        while self._open and time.monotonic() < deadline:
+            await asyncio.wait(list(self._open), timeout=max(0.0, deadline - time.monotonic()))
+            in_flight.update(self._open)
+        left = [task for task in in_flight if not task.done()]
+        for task in left:
+            in_flight[task].abort()  # the session ends as if Asterisk had hung up: logged, recorded
+        if left:
+            _, stuck = await asyncio.wait(left, timeout=1.0)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
+        return len(in_flight) - len(left), len(left)
+
+    def _make_room(self, newcomer: asyncio.BaseTransport) -> None:
+        """Over the cap: cut the oldest connection that has sent no AGI environment yet
+        (the newcomer itself when every other one is a call in progress)."""
+        victim = next(iter(self._no_env_yet), newcomer)
+        self._no_env_yet.pop(victim, None)
+        victim.abort()
+        self.cut_idle += 1
+        now = time.monotonic()
+        if now - self._warned >= 10:
+            self._warned = now
+            log.warning("%d AGI connections open, the most this process can hold with its open-files limit (agi: %d; see"
+                        " LimitNOFILE in docs/operations.md): cut the oldest that had sent no AGI environment"
+                        " (%d cut so far)%s", len(self._open), self.max_connections, self.cut_idle,
+                        "" if victim is not newcomer else "; every other connection is a call in progress, so the new one was cut")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sessions += 1
+        task = asyncio.current_task()
+        assert task is not None
+        transport = writer.transport
+        self._open[task] = transport
+        self._no_env_yet[transport] = None
+        if len(self._open) > self.max_connections:
+            self._make_room(transport)
         peer = writer.get_extra_info("peername")
         fd = self.sockets.add(writer.get_extra_info("socket"))
         session: AgiSession | None = None
         try:
-            session = await AgiSession.open(reader, writer, env_timeout=self.config.command_timeout, command_timeout=self.config.command_timeout)
+            session = await AgiSession.open(reader, writer, env_timeout=self.config.env_timeout, command_timeout=self.config.command_timeout)
+            self._no_env_yet.pop(transport, None)
             handler = self.table.get(session.script)
             if handler is None:
                 self.failures += 1
@@ -92,6 +159,8 @@ class AgiServer:
             self.failures += 1
             log.exception("%s: AGI handler crashed, failing open", session.context if session else f"peer={peer}")
         finally:
+            self._open.pop(task, None)
+            self._no_env_yet.pop(transport, None)
             self.sockets.discard(fd)
             if session is not None:
                 await session.close()

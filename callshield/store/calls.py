@@ -23,10 +23,12 @@ INSERT_CALL = f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES 
 @dataclasses.dataclass(frozen=True)
 class PendingCall:
     """A screened call queued for the writer; it becomes a record on the writer's thread,
-    so the serialisation cost stays off the event loop."""
+    so the serialisation cost stays off the event loop. ``journal``: the call-journal
+    segment holding its decision (0: none), released once the record is stored."""
 
     screening: Screening
     timings: dict[str, Any]
+    journal: int = 0
 
     def to_record(self) -> dict[str, Any]:
         return call_record(self.screening, self.timings)

@@ -53,7 +53,7 @@ def test_config_check_names_the_bad_key(config_file: Callable[..., Path]) -> Non
     result = CliRunner().invoke(main, ["config", "check", "--config", str(path)])
 
     assert result.exit_code == 1
-    assert result.stderr == "Error: config key 'agi.prot': unknown key (known: command_timeout, enabled, event_loop, host, port, session_timeout, watchdog_timeout)\n"
+    assert result.stderr == "Error: config key 'agi.prot': unknown key (known: command_timeout, enabled, env_timeout, event_loop, host, port, session_timeout, watchdog_timeout)\n"
 
 
 def test_config_check_needs_the_file(tmp_path: Path) -> None:

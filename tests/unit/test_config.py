@@ -92,7 +92,7 @@ def test_overrides_win_over_environment_and_none_means_unset(config_file: WriteF
 @pytest.mark.parametrize(
     ("yaml_text", "key", "words"),
     [
-        ("agi:\n  prot: 4600\n", "agi.prot", "unknown key (known: command_timeout, enabled, event_loop, host, port, session_timeout, watchdog_timeout)"),
+        ("agi:\n  prot: 4600\n", "agi.prot", "unknown key (known: command_timeout, enabled, env_timeout, event_loop, host, port, session_timeout, watchdog_timeout)"),
         ("agl:\n  port: 4600\n", "agl", "unknown key"),
         ('agi:\n  port: "x"\n', "agi.port", "must be a whole number, not 'x'"),
         ("agi:\n  port: true\n", "agi.port", "must be a whole number, not True"),

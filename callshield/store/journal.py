@@ -1,0 +1,213 @@
+"""The call journal: every decision is appended to a file before its reply reaches
+Asterisk, so a killed ``serve`` loses no call Asterisk acted on.
+
+A ``write()`` to a file is in the kernel's page cache when it returns: it survives the
+process being killed (SIGKILL, a crash, the OOM killer), though not a power cut. So the
+event loop appends one compact JSON line per decision with one ``write()`` (about 25 µs,
+no fsync); the writer thread fsyncs the journal once per batch, off the call path, and
+marks each call done once the store (or the spill file) holds its full record. The
+journal is cut into segments of ``ROTATE_EVERY`` lines; a segment the loop has moved past
+whose calls are all done is deleted, so the journal holds only the last few thousand
+calls. At start-up ``replay`` inserts every journaled call missing from the store
+(``INSERT OR IGNORE`` on the call id: a full record already written wins) and deletes
+the segments.
+
+Segments: ``<store.path>.journal.<seq>.jsonl``, mode 0600 (call records are personal data).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from callshield.store.calls import CALL_COLUMNS, row_of
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from callshield.screening import Screening
+
+log = logging.getLogger("callshield.store")
+ROTATE_EVERY = 2000
+INSERT_IF_MISSING = f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+_SEGMENT_RE = re.compile(r"\.journal\.(\d{8})\.jsonl$")
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+
+
+def segments(store_path: str | Path) -> list[Path]:
+    """The journal's segment files next to the store, oldest first."""
+    store = Path(store_path)
+    found = [(int(m.group(1)), p) for p in store.parent.glob(f"{store.name}.journal.*.jsonl") if (m := _SEGMENT_RE.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def entry(s: Screening) -> dict[str, Any]:
+    """What the journal keeps of one decision: what Asterisk was told, and what the
+    restart rebuilds its history, memory and caps from (the call signal included, so the
+    call can still be trained on). The features and insights stay the writer's."""
+    d, f = s.decision, s.facts
+    return {
+        "id": d.call_id, "ts": s.signal.timestamp, "dialled": f.dialled.key, "caller_key": f.caller.key if f.caller else "",
+        "withheld": int(f.withheld), "score": d.score, "status": d.status, "reasons": [r.to_dict() for r in d.reasons],
+        "attestation": d.attestation, "spoof_status": d.spoof_status, "spoof_verified": int(d.spoof_verified),
+        "route_action": d.route_action, "route": d.route, "route_fallback": d.route_fallback, "route_reason": d.route_reason,
+        "announcement": d.announcement, "scorer": d.scorer, "caller_profile": d.caller_profile,
+        "trait": s.dna.keys.trait if s.dna else "", "signal": s.signal.to_dict(),
+    }
+
+
+def record_of(e: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry as a ``calls`` record (marked ``from_journal`` in features and timings)."""
+    signal = e["signal"]
+    return {
+        "id": e["id"], "ts": e["ts"], "uniqueid": signal.get("uniqueid", ""), "channel": signal.get("channel", ""),
+        "dialled": e["dialled"], "caller_key": e["caller_key"], "caller_number": signal.get("caller_number", ""),
+        "withheld": e["withheld"], "score": e["score"], "status": e["status"], "reasons": json.dumps(e["reasons"]),
+        "attestation": e["attestation"], "spoof_status": e["spoof_status"], "spoof_verified": e["spoof_verified"],
+        "route_action": e["route_action"], "route": e["route"], "route_fallback": e["route_fallback"],
+        "route_reason": e["route_reason"], "announcement": e["announcement"], "scorer": e["scorer"],
+        "signal": json.dumps(signal), "features": json.dumps({"trait": e["trait"], "from_journal": True}),
+        "timings": json.dumps({"from_journal": True}), "caller_profile": e["caller_profile"], "insights": "{}",
+    }
+
+
+def replay(db: sqlite_utils.Database, store_path: str | Path) -> tuple[int, int, int]:
+    """Insert the journaled calls the store lacks, then delete the segments.
+
+    Returns (calls inserted, calls already in the store, unreadable lines). A line cut
+    short by a kill mid-write is unreadable and skipped (its call never got its reply).
+    """
+    files = segments(store_path)
+    rows, bad = [], 0
+    for path in files:
+        with path.open("rb") as fh:
+            for line in fh:
+                try:
+                    rows.append(row_of(record_of(json.loads(line))))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    bad += 1
+    if not files:
+        return 0, 0, 0
+    with db.conn:
+        before = db.conn.total_changes
+        db.conn.executemany(INSERT_IF_MISSING, rows)
+        inserted = db.conn.total_changes - before
+    for path in files:
+        path.unlink(missing_ok=True)
+    return inserted, len(rows) - inserted, bad
+
+
+class CallJournal:
+    """Appends on the event loop; ``done``, ``sync`` and ``collect`` on the writer thread."""
+
+    def __init__(self, store_path: str | Path, rotate_every: int = ROTATE_EVERY):
+        self.base = str(store_path)
+        self.rotate_every = rotate_every
+        existing = segments(store_path)
+        self._seq = int(_SEGMENT_RE.search(existing[-1].name).group(1)) if existing else 0  # type: ignore[union-attr]
+        self._fd: int | None = None
+        self._lines = 0
+        self._lock = threading.Lock()
+        self._outstanding: dict[int, int] = {}
+        self._synced = True
+        self.appended = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._last_failure_log = 0.0
+
+    def path(self, seq: int) -> Path:
+        return Path(f"{self.base}.journal.{seq:08d}.jsonl")
+
+    def append(self, screening: Screening) -> int:
+        """Journal one decision; returns its segment, or 0 when it could not be written
+        (logged; the call goes on: its record still reaches the writer)."""
+        line = _encode(entry(screening)).encode("utf-8", "surrogatepass") + b"\n"
+        try:
+            if self._fd is None or self._lines >= self.rotate_every:
+                self._rotate()
+            assert self._fd is not None
+            written = os.write(self._fd, line)
+            if written != len(line):  # a full disk: never append after a torn line
+                self._lines = self.rotate_every
+                raise OSError(f"short write ({written} of {len(line)} bytes): is the disk full?")
+        except (OSError, UnicodeError) as exc:
+            self._failed(exc)
+            return 0
+        self._lines += 1
+        self.appended += 1
+        self.last_error = None
+        self._synced = False
+        with self._lock:
+            self._outstanding[self._seq] += 1
+        return self._seq
+
+    def _rotate(self) -> None:
+        seq = self._seq + 1
+        fd = os.open(self.path(seq), _OPEN_FLAGS, 0o600)
+        with self._lock:
+            old, self._fd, self._seq, self._lines = self._fd, fd, seq, 0
+            self._outstanding[seq] = 0
+            if old is not None:
+                os.close(old)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        self.last_error = str(exc)
+        now = time.monotonic()
+        if now - self._last_failure_log >= 10:
+            self._last_failure_log = now
+            log.error("cannot write the call journal %s (%s): decisions made now are lost if serve is killed before the"
+                      " writer stores them (%d journal failures so far)", self.path(self._seq), exc, self.failures)
+
+    def done(self, seq: int, n: int = 1) -> None:
+        """``n`` calls of segment ``seq`` are in the store or the spill file."""
+        if seq:
+            with self._lock:
+                if seq in self._outstanding:
+                    self._outstanding[seq] -= n
+
+    def sync(self) -> None:
+        """fsync what was appended since the last sync (writer thread: off the call path)."""
+        if self._synced:
+            return
+        self._synced = True
+        with self._lock:
+            fd = os.dup(self._fd) if self._fd is not None else None
+        if fd is not None:
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                log.warning("fsync of the call journal failed: %s", exc)
+            finally:
+                os.close(fd)
+
+    def collect(self, *, everything: bool = False) -> int:
+        """Delete the segments whose calls are all done (not the one being appended to,
+        unless ``everything``); returns how many calls the remaining segments still hold."""
+        with self._lock:
+            finished = [s for s, n in self._outstanding.items() if n <= 0 and (everything or s != self._seq)]
+            for seq in finished:
+                del self._outstanding[seq]
+            left = sum(self._outstanding.values())
+        for seq in finished:
+            try:
+                self.path(seq).unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot delete the call journal segment %s: %s", self.path(seq), exc)
+        return left
+
+    def close(self) -> int:
+        """At shutdown, after the writer: delete the finished segments; returns how many
+        calls stay journaled for the next start."""
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+        return self.collect(everything=True)
