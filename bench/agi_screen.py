@@ -267,12 +267,13 @@ def make_calls(count: int, seed: int, first_index: int = 0) -> list[Call]:
 # The Asterisk side: answer each AGI command as res_agi does
 # ---------------------------------------------------------------------------
 
-_EXPR_RE = re.compile(r"\$\{BASE64_ENCODE\(\$\{([^{}]*)\}\)\}|\$\{([^{}]*)\}")
-_TEMPLATES: dict[str, list[tuple[int, str]]] = {}
+# ${BASE64_ENCODE(<mark>${X})} (the mark: a literal prefix, callshield.agi.signal_reader.MARK) or ${X}.
+_EXPR_RE = re.compile(r"\$\{BASE64_ENCODE\(([^${}]*)\$\{([^{}]*)\}\)\}|\$\{([^{}]*)\}")
+_TEMPLATES: dict[str, list[tuple[int, Any]]] = {}
 LITERAL, B64, VAR = 0, 1, 2
 
 
-def _template(expression: str) -> list[tuple[int, str]]:
+def _template(expression: str) -> list[tuple[int, Any]]:
     """Compile a dialplan expression into literal / ${X} / ${BASE64_ENCODE(${X})} parts (cached)."""
     parts = _TEMPLATES.get(expression)
     if parts is None:
@@ -280,7 +281,7 @@ def _template(expression: str) -> list[tuple[int, str]]:
         for m in _EXPR_RE.finditer(expression):
             if m.start() > pos:
                 parts.append((LITERAL, expression[pos:m.start()]))
-            parts.append((B64, m.group(1)) if m.group(1) is not None else (VAR, m.group(2)))
+            parts.append((B64, (m.group(1), m.group(2))) if m.group(2) is not None else (VAR, m.group(3)))
             pos = m.end()
         if pos < len(expression):
             parts.append((LITERAL, expression[pos:]))
@@ -294,7 +295,8 @@ def substitute(expression: str, variables: dict[str, str]) -> str:
         if kind == LITERAL:
             out.append(text)
         elif kind == B64:
-            out.append(base64.b64encode(variables.get(text, "").encode()).decode())
+            mark, name = text
+            out.append(base64.b64encode((mark + variables.get(name, "")).encode()).decode())
         else:
             out.append(variables.get(text, ""))
     return "".join(out)

@@ -4,6 +4,10 @@ Asterisk opens a TCP connection, sends ``agi_*: value`` lines and a blank line, 
 answers each command we send with one reply line (``200 result=1 (value)``), or a
 ``520-`` block for bad syntax. When the channel hangs up it sends ``HANGUP`` at any
 moment, and later commands get ``511``.
+
+A reply line can carry what a caller sent (a header value), so it is read bounded: at
+most ``MAX_LINE`` bytes of it are kept, the rest up to its newline is read and dropped
+(``AgiReply.dropped`` says how much), and memory stays bounded whatever its length.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ class AgiReply:
     result: str
     value: str | None
     raw: str
+    dropped: int = 0  # bytes of an over-long reply line read past MAX_LINE and dropped
 
 
-def parse_reply(line: str) -> AgiReply:
+def parse_reply(line: str, dropped: int = 0) -> AgiReply:
     """Parse one reply line such as ``200 result=1 (some value) endpos=0``."""
     head, _, rest = line.partition(" ")
-    if not (head.isascii() and head.isdigit()):
+    if not (len(head) == 3 and head.isascii() and head.isdigit()):
         raise AgiProtocolError(f"not an AGI reply: {line[:120]!r}")
     code = int(head)
     result, value = "", None
@@ -38,7 +43,7 @@ def parse_reply(line: str) -> AgiReply:
         if tail.startswith("("):
             end = tail.rfind(")")
             value = tail[1:end] if end > 0 else tail[1:]
-    return AgiReply(code, result, value, line)
+    return AgiReply(code, result, value, line, dropped)
 
 
 def quote(value: str) -> str:
@@ -121,9 +126,31 @@ class AgiSession:
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise AgiHangup(f"the AGI connection closed: {exc}") from None
 
+    async def _readline(self) -> tuple[bytes, int]:
+        """One line with its newline (none at end of stream), at most MAX_LINE bytes of it
+        kept, and how many bytes past that were read and dropped. The reader never buffers
+        much more than its limit (MAX_LINE), so a line of any length costs bounded memory."""
+        kept = b""
+        dropped = 0
+        while True:
+            try:
+                chunk = await self.reader.readuntil(b"\n")
+                end = True
+            except asyncio.LimitOverrunError as exc:  # no newline within the limit: take what is buffered
+                chunk = await self.reader.readexactly(exc.consumed)
+                end = False
+            except asyncio.IncompleteReadError as exc:  # end of stream
+                chunk, end = exc.partial, True
+            room = MAX_LINE - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            dropped += max(0, len(chunk) - max(room, 0))
+            if end:
+                return kept, dropped
+
     async def _reply(self, text: str) -> AgiReply:
         while True:
-            raw = await self.reader.readline()
+            raw, dropped = await self._readline()
             if not raw:
                 raise AgiHangup("Asterisk closed the AGI connection")
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -132,9 +159,9 @@ class AgiSession:
                 continue
             if line.startswith("520-"):
                 while raw and not raw.startswith(b"520 "):
-                    raw = await self.reader.readline()
+                    raw, _ = await self._readline()
                 raise AgiProtocolError(f"Asterisk refused the syntax of {text[:80]!r}")
-            reply = parse_reply(line)
+            reply = parse_reply(line, dropped)
             if reply.code == 511:
                 self.hung_up = True
                 raise AgiHangup("the channel hung up (511: command not permitted on a dead channel)")
