@@ -32,6 +32,7 @@ from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.audit import recent as recent_audit
 from callshield.store.routing import SCOPES, RoutingStore
+from callshield.trust import allowlist_warning
 
 DEFAULT_CONFIG = "callshield.yaml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -106,8 +107,17 @@ def config_check(config_path: str | None) -> None:
     Example: callshield config check --config callshield.yaml
     """
     path = config_path or DEFAULT_CONFIG
-    load_config(path, must_exist=True)
+    config = load_config(path, must_exist=True)
+    _warn_untrusted_allowlist(config)
     click.echo(f"{path}: OK")
+
+
+def _warn_untrusted_allowlist(config: Config) -> None:
+    """The allow list matches only trusted identities (docs/security-trust.md): say so
+    on stderr while nothing is trusted."""
+    warning = allowlist_warning(config.scoring)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @config_group.command("show")
@@ -227,6 +237,8 @@ def lists_add(config_path: str | None, name: str, number: str, reason: str) -> N
     db = open_store(config.store.path)
     key = list_store.add(db, NumberIntel(config.scoring.home_country), name, number, reason)
     click.echo(f"added {key} to the {name} list")
+    if name == "allow":
+        _warn_untrusted_allowlist(config)
 
 
 @lists_group.command("remove")

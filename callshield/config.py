@@ -146,6 +146,9 @@ class ScoringConfig:
     withheld_repeat_threshold: int = 2
     withheld_anonymous_threshold: int = 4
     trust_verstat_from: list[str] = field(default_factory=list)
+    # Who the allow list believes (callshield.trust, docs/security-trust.md).
+    trust_identity_from: list[str] = field(default_factory=list)
+    internal_networks: list[str] = field(default_factory=list)
     model: str = "bundled"
     weights: RuleWeights = field(default_factory=RuleWeights)
 
@@ -158,11 +161,12 @@ class ScoringConfig:
         _positive(f"{path}.repeat_threshold", self.repeat_threshold)
         _positive(f"{path}.withheld_repeat_threshold", self.withheld_repeat_threshold)
         _positive(f"{path}.withheld_anonymous_threshold", self.withheld_anonymous_threshold)
-        for i, net in enumerate(self.trust_verstat_from):
-            try:
-                ipaddress.ip_network(net, strict=False)
-            except ValueError:
-                raise ConfigError(f"{path}.trust_verstat_from[{i}]", f"{net!r} is not an IP network (e.g. 203.0.113.0/24)") from None
+        for key in ("trust_verstat_from", "trust_identity_from", "internal_networks"):
+            for i, net in enumerate(getattr(self, key)):
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    raise ConfigError(f"{path}.{key}[{i}]", f"{net!r} is not an IP network (e.g. 203.0.113.0/24)") from None
         self.weights.validate(f"{path}.weights")
 
 

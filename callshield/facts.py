@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from callshield import sipheaders, stir
+from callshield import sipheaders, stir, trust
 from callshield.numbers import NumberInfo, NumberIntel
 from callshield.signal import CallSignal
 
@@ -38,13 +38,22 @@ class CallFacts:
     from_addr: sipheaders.SipAddress | None = None
     pai_addr: sipheaders.SipAddress | None = None
     privacy: frozenset[str] = frozenset()
+    # The one identity the allow list may match (callshield.trust); the deny list
+    # matches every one in ``numbers``.
+    allow_identity: trust.TrustedIdentity = trust.TrustedIdentity(refused="not derived")
 
 
 def derive_facts(
     signal: CallSignal,
     intel: NumberIntel,
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+    *,
+    identity_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+    internal: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
 ) -> CallFacts:
+    """``trusted_networks`` are believed for verstat, ``identity_from`` for
+    P-Asserted-Identity, ``internal`` are our own (scoring.trust_verstat_from,
+    trust_identity_from, internal_networks)."""
     problems: list[str] = []
     dialled = intel.info(sipheaders.number_of(signal.dialled))
     region = dialled.region or None
@@ -75,9 +84,10 @@ def derive_facts(
     if caller is not None and not caller.valid:
         problems.append(f"caller number {claimed!r} is not a valid number")
 
-    keys = [intel.info(n, region).key for n in (claimed, pai_number, from_number) if n]
-    numbers = tuple(dict.fromkeys(keys))
-    cli_mismatch = bool(from_number and pai_number) and intel.info(from_number, region).key != intel.info(pai_number, region).key
+    cid_key, from_key, pai_key = (intel.info(n, region).key if n else "" for n in (cid_number, from_number, pai_number))
+    # The deny list matches any of these: every identity the call presents.
+    numbers = tuple(dict.fromkeys(k for k in (caller.key if caller else "", pai_key, from_key, cid_key) if k))
+    cli_mismatch = bool(from_key and pai_key) and from_key != pai_key
 
     international = bool(
         caller and caller.valid and dialled.region and caller.region
@@ -94,6 +104,10 @@ def derive_facts(
             break
     trusted = verstat is not None and stir.source_trusted(signal.source_ip, trusted_networks)
     att = stir.attestation(identity, verstat, trusted)
+    allow_identity = trust.trusted_identity(
+        {"caller ID": cid_key, "From": from_key, "P-Asserted-Identity": pai_key},
+        withheld=withheld, source_ip=signal.source_ip, attestation=att, passport=identity.passport,
+        identity_from=identity_from, internal=internal)
 
     caller_key = caller.key if caller else ("withheld" if withheld else "unknown")
     return CallFacts(
@@ -113,4 +127,5 @@ def derive_facts(
         from_addr=from_addr,
         pai_addr=pai_addr,
         privacy=privacy,
+        allow_identity=allow_identity,
     )

@@ -10,7 +10,6 @@ is loaded (else the rule score) -> route -> phone insights.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from callshield.models.reasons import Reason, ScoreResult
 from callshield.models.rules import RuleScorer
 from callshield.numbers import NumberIntel
 from callshield.signal import CallSignal
+from callshield.trust import networks
 
 
 class RiskModel(Protocol):
@@ -71,14 +71,16 @@ class Screener:
         self.lists = ListSnapshot() if lists is None else lists
         self.dnc = dnc
         self.routes = RoutingTable(config.routing, self.intel)
-        self.trusted = tuple(ipaddress.ip_network(n, strict=False) for n in config.scoring.trust_verstat_from)
+        self.trusted = networks(config.scoring.trust_verstat_from)
+        self.identity_from = networks(config.scoring.trust_identity_from)
+        self.internal = networks(config.scoring.internal_networks)
         self.new_id = new_id
         self._carrier = Memo(carrier_name, 65536)
 
     def screen(self, signal: CallSignal) -> Screening:
         started = time.perf_counter()
         call_id = signal.call_id or self.new_id()
-        facts = derive_facts(signal, self.intel, self.trusted)
+        facts = derive_facts(signal, self.intel, self.trusted, identity_from=self.identity_from, internal=self.internal)
         if signal.drill:
             return self._drill(signal, facts, call_id, started)
         caller = facts.caller.key if facts.caller is not None else None

@@ -75,6 +75,9 @@ def build_services(config: Config) -> Services:
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     untrusted = allowlist_warning(config.scoring)
     if untrusted and screener.lists.allow:
+        log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
+    untrusted = allowlist_warning(config.scoring)
+    if untrusted and screener.lists.allow:
         log.warning("the allow list has %d entries but %s", len(screener.lists.allow), untrusted)
     journal = call_journal.CallJournal(config.store.path) if config.store.journal else None
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval,

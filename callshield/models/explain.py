@@ -24,7 +24,7 @@ def _n(f: F, k: str) -> int:
 # reason code -> (feature-name prefixes or names, detail builder)
 GROUPS: dict[str, tuple[tuple[str, ...], Callable[[F], str]]] = {
     "DENYLISTED": (("denylisted",), lambda f: "the caller's number is on the deny list"),
-    "ALLOWLISTED": (("allowlisted",), lambda f: "the caller's number is on the allow list"),
+    "ALLOWLISTED": (("allowlisted",), lambda f: "the caller's trusted identity is on the allow list"),
     "KNOWN_FRAUDSTER": (("number_confirmed_", "profile_confirmed_"),
                         lambda f: f"{_n(f, 'number_confirmed_fraud')} earlier calls from this number and {_n(f, 'profile_confirmed_fraud')} from this caller profile confirmed as fraud"),
     "WITHHELD_REPEAT": (("withheld_dialled_calls_", "withheld_share_dialled_1h"),

@@ -139,8 +139,8 @@ FEATURES: list[tuple[str, str]] = [
     ("profile_anonymous_common", "1 if the profile is 'anonymous via a common route' (cannot be told apart)"),
     ("trait_numbers_24h", "distinct caller numbers seen with this route/device trait in 24 h"),
     # lists and outcomes
-    ("allowlisted", "1 if the caller's number is on the allow list"),
-    ("denylisted", "1 if the caller's number is on the deny list"),
+    ("allowlisted", "1 if the caller's trusted identity is on the allow list (docs/security-trust.md)"),
+    ("denylisted", "1 if any number the call presents (caller ID, P-Asserted-Identity, From) is on the deny list"),
     ("number_confirmed_fraud", "earlier calls from this number confirmed as fraud"),
     ("number_confirmed_genuine", "earlier calls from this number confirmed as genuine"),
     ("profile_confirmed_fraud", "earlier calls with this caller profile confirmed as fraud"),
@@ -343,7 +343,7 @@ def extract(x: FeatureInput) -> dict[str, float]:
     out["profile_anonymous_common"] = _b(x.profile.anonymous_common)
     out["trait_numbers_24h"] = float(x.trait_numbers)
 
-    out["allowlisted"] = _b(x.lists.allowed(*f.numbers) is not None)
+    out["allowlisted"] = _b(x.lists.allowed(f.allow_identity.number) is not None)
     out["denylisted"] = _b(x.lists.denied(*f.numbers) is not None)
     out["number_confirmed_fraud"] = float(r.number_outcomes[0])
     out["number_confirmed_genuine"] = float(r.number_outcomes[1])

@@ -9,8 +9,9 @@ decides).
 Scoring does not need LightGBM: the trees are compiled to Python once at load
 (callshield.models.fastpath). The score is the calibrated probability x 100, rounded.
 Lists are policy, not statistics: a deny-listed caller scores at least the rule score
-with DENYLISTED as the first reason, and an allow-listed one (whose STIR/SHAKEN
-verification did not fail) gets the rule score, as the rules decide.
+with DENYLISTED as the first reason, and an allow-listed one (feature ``allowlisted``:
+the caller's *trusted* identity, facts.allow_identity, is on the allow list; never a
+failed STIR/SHAKEN verification) gets the rule score, as the rules decide.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ MAX_REASONS = 5
 
 # Every code a scorer may emit, with the words an agent reads (docs/channel-variables.md).
 REASON_CODES = {
-    "ALLOWLISTED": "the caller's number is on the allow list",
+    "ALLOWLISTED": "the caller's trusted identity is on the allow list",
     "DENYLISTED": "the caller's number is on the deny list",
     "WITHHELD": "the caller withheld their number",
     "NO_CALLER_ID": "the call carries no caller number at all",

@@ -25,11 +25,12 @@ class RuleScorer:
 
     def score(self, facts: CallFacts, velocity: Velocity, lists: ListSnapshot) -> ScoreResult:
         w = self.weights
-        denied = lists.denied(*facts.numbers)
-        allowed = lists.allowed(*facts.numbers)
-        if allowed and not denied and not facts.attestation.verification_failed:
-            reason = Reason("ALLOWLISTED", w.allowlist, f"{allowed} is on the allow list: {lists.allow[allowed] or 'no reason given'}")
-            return ScoreResult(w.allowlist, (reason,), self.name)
+        denied = lists.denied(*facts.numbers)  # any identity the call presents
+        trusted = facts.allow_identity  # only the one callshield can trust (callshield.trust)
+        allowed = lists.allowed(trusted.number)
+        if allowed and not denied:
+            detail = f"{allowed} ({trusted.basis}) is on the allow list: {lists.allow[allowed] or 'no reason given'}"
+            return ScoreResult(w.allowlist, (Reason("ALLOWLISTED", w.allowlist, detail),), self.name)
 
         fired: list[Reason] = []
         if denied:

@@ -43,18 +43,23 @@ def test_plain_domestic_call_is_safe_and_delivered(screener: Screener, call: Cal
     assert (decision.route_action, decision.route_reason, decision.call_id) == ("deliver", "normal", "call-1")
 
 
-def test_allowlisted_number_scores_zero_with_only_that_reason(make_screener: Callable[..., Screener], call: Call) -> None:
-    screener = make_screener(lists=ListSnapshot(allow={US_CALLER: "supplier"}))
+def test_allowlisted_number_scores_zero_with_only_that_reason(make_screener: Callable[..., Screener], make_config: Callable[..., Config],
+                                                             call: Call) -> None:
+    # The allow list matches only a trusted identity (tests/security/test_allowlist_trust.py).
+    config = make_config(overrides={"scoring.trust_identity_from": ["198.51.100.0/24"]})
+    screener = make_screener(config, lists=ListSnapshot(allow={US_CALLER: "supplier"}))
 
-    decision = screener.screen(call(caller_number="anonymous", from_header=ANONYMOUS_FROM, pai=sip(US_CALLER))).decision
+    decision = screener.screen(call(caller_number=US_CALLER, from_header=sip(US_CALLER), pai=sip(US_CALLER))).decision
 
     assert decision.score == 0
-    assert decision.reasons == (Reason("ALLOWLISTED", 0, f"{US_CALLER} is on the allow list: supplier"),)
+    assert decision.reasons == (
+        Reason("ALLOWLISTED", 0, f"{US_CALLER} (network-asserted by trusted source 198.51.100.7) is on the allow list: supplier"),)
 
 
-def test_allowlist_still_covers_an_identity_nobody_verified(make_screener: Callable[..., Screener], call: Call,
-                                                           make_identity: Callable[..., str]) -> None:
-    screener = make_screener(lists=ListSnapshot(allow={GB_CALLER: ""}))
+def test_allowlist_still_covers_an_identity_nobody_verified(make_screener: Callable[..., Screener], make_config: Callable[..., Config],
+                                                           call: Call, make_identity: Callable[..., str]) -> None:
+    config = make_config(overrides={"scoring.trust_identity_from": ["198.51.100.0/24"]})
+    screener = make_screener(config, lists=ListSnapshot(allow={GB_CALLER: ""}))
 
     screening = screener.screen(call(pai=sip(GB_CALLER), identity=make_identity("A")))
 

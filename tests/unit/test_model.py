@@ -221,7 +221,8 @@ def test_denylisted_call_gets_denylisted_first(bundled) -> None:
 
 def test_allowlisted_call_scores_as_the_rules_say(bundled) -> None:
     lists = ListSnapshot(allow={"+447400123456": "our auditor"})
-    s = _screener(lists, model=bundled).screen(_call(0, "+447400123456"))
+    config = load_config(None, env={}, overrides={"scoring.trust_identity_from": ["203.0.113.0/24"]})
+    s = Screener(config, lists=lists, model=bundled).screen(_call(0, "+447400123456"))
     score, reasons = bundled.score(s.dna, explain=True)
     assert score == s.rule_score == 0
     assert [r.code for r in reasons] == ["ALLOWLISTED"]
