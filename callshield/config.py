@@ -236,7 +236,7 @@ class AccessPrompts:
     slot: str = "number"
     pin: str = "agent-pass"
     staff_number: str = "agent-user"
-    target: str = "vm-enter-num-to-call"
+    target: str = "vm-enter-num-to-call&vm-then-pound"
     wrong_pin: str = "auth-incorrect"
     locked: str = "please-try-call-later"
     invalid: str = "invalid"

@@ -2,7 +2,11 @@
 
 Each call is one AGI command (never pipelined). Digits are collected with GET DATA:
 a prompt that the first key interrupts, ``#`` ends the entry, and the entry times out
-after ``digit_timeout`` seconds without a key.
+after ``digit_timeout`` seconds without a key. GET DATA has one timeout for the first key
+and between keys, so an entry not ended with ``#`` is taken only ``digit_timeout`` after
+its last key (unless it reached ``max_digits``): the prompts ask for the ``#``. (Two
+GET DATAs, a long wait for the first key and a short one after, would lose a key pressed
+between them: res_agi reads and drops a channel's frames while no command runs.)
 """
 
 from __future__ import annotations

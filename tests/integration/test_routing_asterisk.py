@@ -230,7 +230,7 @@ async def test_a_personal_override_pulls_calls_to_the_dialling_phone_until_cance
     on = await call(caller, asterisk, "*72", here, hangup_after_answer=False)
     await key(caller, on, ami, here, "agent-user", f"{national}#")
     await key(caller, on, ami, here, "agent-pass", f"{STAFF_PIN}#")
-    await key(caller, on, ami, here, "vm-enter-num-to-call", "#")  # '#' alone: this phone
+    await key(caller, on, ami, here, "vm-then-pound", "#")  # asked for the number then "then press pound"; "#" alone: this phone
     await caller.wait_for_remote_bye(on, timeout=20)
     routing.applied()
 

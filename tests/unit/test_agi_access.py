@@ -165,6 +165,25 @@ async def test_override_on_with_hash_alone_rings_the_phone_called_from(server, s
     assert (live.destination, live.target, live.staff) == (f"Local/{CALLER}@callshield-outbound", CALLER, DDI)
 
 
+# What the default prompts that collect a PIN or a number say (asterisk-core-sounds-en's
+# core-sounds-en.txt): each asks for the '#', without which GET DATA takes the entry only
+# after routing.access.digit_timeout seconds of silence.
+STOCK_TEXTS = {"agent-user": "Agent login.  Please enter your agent number followed by the pound key.",
+               "agent-pass": "Please enter your password followed by the pound key.",
+               "vm-then-pound": "then press pound"}
+
+
+async def test_every_default_prompt_for_a_pin_or_a_number_asks_for_the_hash(server, store, staff):
+    commands = await override(server, ["02071234567", STAFF_PIN, ""], "on")
+
+    ms = str(int(server.services.config.routing.access.digit_timeout * 1000))
+    asked = [tuple(c.split(" ")[2:]) for c in commands if c.startswith("GET DATA")]
+    assert asked == [('"agent-user"', ms, "20"), ('"agent-pass"', ms, "12"), ('"vm-then-pound"', ms, "20")]
+    # "Please enter the number you wish to call" plays whole, then "then press pound" listens.
+    assert commands.index('STREAM FILE "vm-enter-num-to-call" ""') == commands.index(f'GET DATA "vm-then-pound" {ms} 20') - 1
+    assert all("pound" in STOCK_TEXTS[sound.strip('"')] for sound, _, _ in asked)
+
+
 async def test_override_on_to_a_keyed_number(server, store, staff):
     await override(server, ["02071234567", STAFF_PIN, "07700900555"], "on")
 
