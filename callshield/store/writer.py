@@ -56,6 +56,9 @@ class CallWriter:
         self.problem: str | None = None  # what is wrong right now (health probe), or None
 
     def start(self) -> "CallWriter":
+        """Open the store here, so a store that cannot be opened fails the start-up."""
+        self._db = open_store(self.path)
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_SLICE_MS}")
         self._identity = _identity(self.path)
         self._thread.start()
         return self
@@ -136,8 +139,7 @@ class CallWriter:
         return counts
 
     def _run(self) -> None:
-        db = open_store(self.path)
-        db.execute(f"PRAGMA busy_timeout = {BUSY_SLICE_MS}")
+        db = self._db
         try:
             stop = False
             while not stop:

@@ -104,10 +104,12 @@ async def agi_call(port: int, script: str = "screen", *, caller: str = "+4479111
     return call
 
 
-async def drive(port: int, stop: asyncio.Event, concurrency: int = 16, limit: int = 100_000) -> list[Call]:
+async def drive(port: int, stop: asyncio.Event, concurrency: int = 16, limit: int = 100_000,
+                out: list[Call] | None = None) -> list[Call]:
     """Calls back to back from ``concurrency`` lines until ``stop`` is set, the server
-    stops listening, or ``limit`` calls were made; every call made is returned."""
-    calls: list[Call] = []
+    stops listening, or ``limit`` calls were made; every call made is returned (and
+    appended to ``out`` as it ends, for a caller that watches the progress)."""
+    calls: list[Call] = [] if out is None else out
 
     async def line(i: int) -> None:
         while not stop.is_set() and len(calls) < limit:
