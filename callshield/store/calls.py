@@ -56,6 +56,9 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "identity_present": f.identity.present,
         "attestation_level": f.attestation.level or "",
         "attestation_source": f.attestation.source,
+        # Why the allow list could or could not match (docs/security-trust.md).
+        "allow_identity": f.allow_identity.number,
+        "allow_trust": f.allow_identity.basis or f.allow_identity.refused,
         "problems": list(f.problems),
         "velocity_caller_to_dialled": s.velocity.caller_to_dialled,
         "velocity_caller_any": s.velocity.caller_any,
