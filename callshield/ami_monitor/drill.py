@@ -407,7 +407,7 @@ class Drill:
         while not (self._state() or (False, 0))[0]:
             if time.monotonic() > deadline:
                 raise DrillError(f"the monitor did not mark {self.destination} down within {self.timeout:g} s: is it really stopped?")
-            await self._place(self.numbers[n % len(self.numbers)], "detecting", n, report)
+            self._started(await self._place(self.numbers[n % len(self.numbers)], "detecting", n, report))
             n += 1
         down_at = self._state()[1]  # type: ignore[index]
         report.time_to_divert = max(0.0, down_at - started)
@@ -426,13 +426,17 @@ class Drill:
             self._check(report, call, diverted=False)
             n += 1
 
+    def _started(self, call: DrillCall) -> None:
+        """End the drill at a test call Asterisk could not even start (no such extension or
+        context): every other would fail the same way."""
+        if call.originate_failed and not call.delivered and not call.dial_statuses and not call.route_reason:
+            raise DrillError(f"{call.phase} call {call.channel_id} to {call.number} could not start (lost): "
+                             + self._no_extension(call.extension, f"Originate failed, reason {call.originate_failed}"))
+
     def _check(self, report: DrillReport, call: DrillCall, *, diverted: bool) -> None:
         diverted_reason = f"trunk_down:{self.destination}"
         if not call.delivered:
-            if call.originate_failed and not call.dial_statuses and not call.route_reason:
-                # Asterisk could not even start it (no such extension/context): so will every other.
-                raise DrillError(f"{call.phase} call {call.channel_id} to {call.number} could not start (lost): "
-                                 + self._no_extension(call.extension, f"Originate failed, reason {call.originate_failed}"))
+            self._started(call)
             why = ""
             if not call.dial_statuses and not call.route_reason:
                 why = (f": it never reached a Dial nor callshield; does context {self.config.monitor.drill_context!r}"

@@ -425,3 +425,19 @@ async def test_a_context_with_the_extension_lets_the_drill_dial_it(fake: FakeAmi
     asked = [(a["Action"], a.get("Context"), a.get("Extension") or a.get("Channel")) for a in fake.actions
              if a.get("Action") in ("ShowDialPlan", "Originate")]
     assert asked == [("ShowDialPlan", "from-carrier", "02071234567"), ("Originate", None, "Local/02071234567@from-carrier")]
+
+
+@pytest.mark.asyncio
+async def test_an_induced_drill_stops_at_a_test_call_asterisk_could_not_start(fake: FakeAmi, serve_stand_in: Config,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """No such extension: Asterisk answers the Originate, then an OriginateResponse Failure
+    without a Uniqueid. The drill stops there instead of dialling until its --timeout."""
+    monkeypatch.setattr(drill_module, "DECISION_WAIT", 0.1)
+    originate_accepted(fake, lambda fields: event("OriginateResponse", ActionID=fields["ActionID"], Response="Failure",
+                                                  Channel=fields["Channel"], Reason="0", Uniqueid="<unknown>"))
+    report = await Drill(serve_stand_in, SECRET, "agents", calls=1, numbers=[DDI], induced=True, timeout=30).run()
+
+    assert report.placed == 1 and report.lost == 1
+    assert len(report.problems) == 1
+    assert report.problems[0].startswith("detecting call drill-") and "could not start (lost): context 'from-carrier'" in report.problems[0]
+    assert "no extension matching 02071234567 (Originate failed, reason 0)" in report.problems[0]
