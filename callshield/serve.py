@@ -37,6 +37,7 @@ from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
 from callshield.trust import allowlist_warning
+from callshield.trust import allowlist_warning
 
 if TYPE_CHECKING:
     from callshield.ami_monitor.monitor import Monitor
@@ -78,7 +79,7 @@ def build_services(config: Config) -> Services:
         log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
     untrusted = allowlist_warning(config.scoring)
     if untrusted and screener.lists.allow:
-        log.warning("the allow list has %d entries but %s", len(screener.lists.allow), untrusted)
+        log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
     journal = call_journal.CallJournal(config.store.path) if config.store.journal else None
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval,
                         journal=journal).start()
