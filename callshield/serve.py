@@ -37,7 +37,6 @@ from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
 from callshield.trust import allowlist_warning
-from callshield.trust import allowlist_warning
 
 if TYPE_CHECKING:
     from callshield.ami_monitor.monitor import Monitor
@@ -74,9 +73,6 @@ def build_services(config: Config) -> Services:
     control.load()
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
              replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
-    untrusted = allowlist_warning(config.scoring)
-    if untrusted and screener.lists.allow:
-        log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
     untrusted = allowlist_warning(config.scoring)
     if untrusted and screener.lists.allow:
         log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
