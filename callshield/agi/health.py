@@ -1,7 +1,9 @@
 """AGI script ``health``: a liveness probe for monitoring.
 
 ``AGI(agi://127.0.0.1:4573/health)`` sets CALLSHIELD_HEALTH to ``OK``, or to
-``DEGRADED:<why>`` when the call-record writer has stopped.
+``DEGRADED:<why>`` while call records are not safe (the writer stopped, the store file
+deleted or replaced, writes failing, records spilled or lost, the journal failing) or
+the AMI monitor is down: Services.health, docs/operations.md#health-probe.
 """
 
 from __future__ import annotations

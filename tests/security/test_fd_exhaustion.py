@@ -23,14 +23,13 @@ from tests.security.agi_peer import agi_call
 from tests.security.rig import Serve, serve_config
 from tests.support.service import eventually
 
-pytestmark = pytest.mark.asyncio
-
 
 async def idle_connections(port: int, n: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     """``n`` connections that never send an AGI environment (a scanner, a stuck peer)."""
     return [await asyncio.open_connection("127.0.0.1", port) for _ in range(n)]
 
 
+@pytest.mark.asyncio
 async def test_idle_connections_beyond_the_descriptor_limit_do_not_stop_real_calls(tmp_path):
     # A hard limit of 256: raising the soft limit cannot help, the reserve must.
     config = serve_config(tmp_path, agi={"env_timeout": 30.0})  # so only the reserve can save the call
@@ -50,6 +49,7 @@ async def test_idle_connections_beyond_the_descriptor_limit_do_not_stop_real_cal
     assert "at most 128 connections at once" in log
 
 
+@pytest.mark.asyncio
 async def test_serve_raises_its_soft_open_files_limit_to_the_hard_limit(tmp_path):
     serve = Serve(tmp_path, serve_config(tmp_path), nofile=(256, 4096)).start()
     try:
@@ -60,6 +60,7 @@ async def test_serve_raises_its_soft_open_files_limit_to_the_hard_limit(tmp_path
     assert "open files: soft limit raised from 256 to 4096 (the hard limit)" in serve.log_text()
 
 
+@pytest.mark.asyncio
 async def test_a_connection_that_sends_no_environment_is_cut_after_env_timeout():
     config = load_config(None, env={}, overrides={"agi.env_timeout": 0.3, "agi.command_timeout": 5.0, "scoring.model": "rules"})
     server = AgiServer(Services(config=config, screener=Screener(config)))
@@ -76,6 +77,7 @@ async def test_a_connection_that_sends_no_environment_is_cut_after_env_timeout()
         await server.close()
 
 
+@pytest.mark.asyncio
 async def test_over_the_cap_the_oldest_connection_without_environment_is_cut_first():
     config = load_config(None, env={}, overrides={"agi.env_timeout": 30.0, "scoring.model": "rules"})
     server = AgiServer(Services(config=config, screener=Screener(config)), max_connections=10)
@@ -96,3 +98,11 @@ async def test_over_the_cap_the_oldest_connection_without_environment_is_cut_fir
     finally:
         await server.close()
 
+
+def test_the_shipped_service_unit_sets_the_descriptor_limit_the_docs_describe():
+    from tests.support.service import REPO
+
+    unit = (REPO / "deploy" / "callshield.service").read_text()
+    assert "\nLimitNOFILE=65536\n" in unit
+    assert "LimitNOFILE=65536" in (REPO / "docs" / "operations.md").read_text()
+    assert "LimitNOFILE=65536" in (REPO / "docs" / "asterisk.md").read_text()
