@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from callshield.cli import main
 from callshield.config import Config, ScoringConfig, load_config
+from callshield.errors import ConfigError
 from callshield.lists import ListSnapshot
 from callshield.models.model import load_model
 from callshield.numbers import NumberIntel
@@ -214,3 +215,9 @@ def test_serve_warns_at_start_when_allow_entries_cannot_be_honoured(tmp_path: Pa
 
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         f"the allow list holds 1 number(s) but {allowlist_warning(cfg.scoring)}"]
+
+
+@pytest.mark.parametrize("key", ["trust_identity_from", "internal_networks"])
+def test_a_trusted_network_that_is_not_a_network_is_refused_naming_its_key(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"scoring\.{key}\[1\].*'carrier' is not an IP network"):
+        config(**{f"scoring.{key}": ["10.0.0.0/8", "carrier"]})
