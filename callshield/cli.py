@@ -16,11 +16,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
 import click
+import sqlite_utils
 import yaml
 
 from callshield import __version__
 from callshield.config import Config, load_config
 from callshield.dialplan import csvio
+from callshield.display import printable, text_problem
 from callshield.errors import CallshieldError, SignalError
 from callshield.history import CallHistory
 from callshield.lists import LIST_NAMES
@@ -58,11 +60,25 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _db(config: Config, path: str | None = None) -> sqlite_utils.Database:
+    """The store (store.path, or ``path``), created with store.file_mode and store.dir_mode."""
+    return open_store(path or config.store.path, file_mode=config.store.file_mode, dir_mode=config.store.dir_mode)
+
+
 def _load(config_path: str | None, **overrides: Any) -> Config:
     """A --config the user named must exist; the default ./callshield.yaml may be absent."""
     if config_path is None:
         return load_config(DEFAULT_CONFIG, overrides=overrides)
     return load_config(config_path, overrides=overrides, must_exist=True)
+
+
+def _free_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A free-text option (reason, label, name, description, note): refused, with nothing
+    stored, when it holds a control or invisible formatting character (callshield.display)."""
+    problem = text_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx=ctx, param=param)
+    return value
 
 
 @click.group()
@@ -145,7 +161,7 @@ def score(config_path: str | None, ephemeral: bool) -> None:
     """
     config = _load(config_path)
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
-    db = open_store(config.store.path)
+    db = _db(config)
     history = CallHistory(config.scoring.repeat_window)
     if not ephemeral:
         history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
@@ -209,7 +225,7 @@ def dnc_import(config_path: str | None, file: TextIO) -> None:
 
     config = _load(config_path)
     numbers = dnc_store.parse(file.read(), NumberIntel(config.scoring.home_country))
-    n = dnc_store.import_numbers(open_store(config.store.path), numbers, getattr(file, "name", "stdin"))
+    n = dnc_store.import_numbers(_db(config), numbers, getattr(file, "name", "stdin"))
     click.echo(f"imported {n} Do-Not-Call numbers")
 
 
@@ -226,7 +242,7 @@ def _list_args(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @lists_group.command("add")
 @_list_args
-@click.option("--reason", default="", help="Why the number is listed (shown in reason details).")
+@click.option("--reason", default="", callback=_free_text, help="Why the number is listed (shown in reason details).")
 @domain_errors
 def lists_add(config_path: str | None, name: str, number: str, reason: str) -> None:
     """Add NUMBER to a list (a running serve picks it up within store.reload_interval).
@@ -234,7 +250,7 @@ def lists_add(config_path: str | None, name: str, number: str, reason: str) -> N
     Example: callshield lists add deny +447700900123 --reason "confirmed fraud 2026-11-02"
     """
     config = _load(config_path)
-    db = open_store(config.store.path)
+    db = _db(config)
     key = list_store.add(db, NumberIntel(config.scoring.home_country), name, number, reason)
     click.echo(f"added {key} to the {name} list")
     if name == "allow":
@@ -250,7 +266,7 @@ def lists_remove(config_path: str | None, name: str, number: str) -> None:
     Example: callshield lists remove deny +447700900123
     """
     config = _load(config_path)
-    db = open_store(config.store.path)
+    db = _db(config)
     key = list_store.remove(db, NumberIntel(config.scoring.home_country), name, number)
     click.echo(f"removed {key} from the {name} list")
 
@@ -265,8 +281,8 @@ def lists_show(config_path: str | None, name: str) -> None:
     Example: callshield lists show deny
     """
     config = _load(config_path)
-    for row in list_store.show(open_store(config.store.path), name):
-        click.echo(f"{row['number']}\t{row['reason']}")
+    for row in list_store.show(_db(config), name):
+        click.echo(f"{printable(row['number'])}\t{printable(row['reason'])}")
 
 
 def _progress(label: str, length: int | None) -> Any:
@@ -283,7 +299,7 @@ def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_pa
     if data:
         return training.jsonl_lines(data), training.count_lines(data), training.file_summary(data)
     path = db_path or config.store.path
-    db = open_store(path)
+    db = _db(config, path)
     total = db.execute("SELECT count(*) FROM outcomes o JOIN calls c ON c.id = o.call_id WHERE o.label IN ('fraud', 'genuine')").fetchone()[0]
     if not total:
         raise click.ClickException(f"the store at {path} has no calls with a confirmed outcome (fraud or genuine) to train on")
@@ -322,15 +338,16 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
 @main.command("eval")
 @config_option
 @click.option("--data", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False), help="Labelled call signals (JSON Lines, time order); repeat for more files.")
-@click.option("--model", "model_spec", default=None, help="Model file, or 'bundled' [default: scoring.model].")
+@click.option("--model", "model_spec", default=None, help="Model file, 'bundled', or 'rules' for the rule-based scorer [default: scoring.model].")
 @click.option("--no-outcomes", is_flag=True, help="Replay without feeding labels back as confirmed outcomes (a site that confirms none).")
 @domain_errors
 def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None, no_outcomes: bool) -> None:
-    """Evaluate a model on labelled calls; print the metrics as JSON.
+    """Evaluate a model or the rules on labelled calls; print JSON.
 
     ROC-AUC, PR-AUC, recall and false-positive rate at the suspicious and high-risk
     thresholds, recall at 1% FPR, calibration error, per-campaign results, precision at a
-    1-in-500 fraud base rate, and how well caller profiles link calls.
+    1-in-500 fraud base rate, and how well caller profiles link calls. With --model rules
+    the same calls are scored by the rules, as serve scores them with scoring.model: rules.
 
     Example: callshield eval --data var/heldout.jsonl --model bundled
     """
@@ -340,9 +357,9 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
 
     config = _load(config_path)
     spec = config.scoring.model if model_spec is None else model_spec
-    model = load_model(spec)
-    if model is None:
-        raise click.ClickException(f"no model to evaluate (scoring.model is {spec!r}); name one with --model")
+    model = load_model(spec)  # None for 'rules' (or '')
+    if model is None and spec not in ("", "rules"):
+        raise click.ClickException(f"no model to evaluate ({spec!r} is not installed); name one with --model, or --model rules")
     lines, total, _ = _corpus_lines(config, data, False, None)
     corpus = collect(lines, config, total=total, progress=_progress, outcome_delay=float("inf") if no_outcomes else 86400.0)
     t = config.routing.default.thresholds
@@ -392,7 +409,7 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
 def _routing(config: Config) -> RoutingStore:
     """The store's routing tables; the config's routing.numbers count as known numbers."""
     intel = NumberIntel(config.scoring.home_country)
-    return RoutingStore(open_store(config.store.path), intel, [intel.info(n).key for n in config.routing.numbers],
+    return RoutingStore(_db(config), intel, [intel.info(n).key for n in config.routing.numbers],
                         config.routing.number_dial)
 
 
@@ -417,7 +434,7 @@ def _table(header: list[str], rows: list[list[Any]], empty: str) -> None:
     if not rows:
         click.echo(empty)
         return
-    cells = [header, *[["" if v is None else str(v) for v in row] for row in rows]]
+    cells = [header, *[[printable(v) for v in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
@@ -467,7 +484,7 @@ def numbers_group() -> None:
 @click.option("--route", required=True, help="Normal route: a Dial() device string (e.g. PJSIP/agents).")
 @click.option("--fallback", default="", help="Where calls go when the route fails (a Dial() string).")
 @click.option("--announcement", default="", help="Sound played before the call is delivered.")
-@click.option("--label", default="", help="A name for the number (shown in lists and the portal).")
+@click.option("--label", default="", callback=_free_text, help="A name for the number (shown in lists and the portal).")
 @domain_errors
 def numbers_add(config_path: str | None, number: str, route: str, fallback: str, announcement: str, label: str) -> None:
     """Add NUMBER, or change its route, fallback, announcement and label.
@@ -568,7 +585,7 @@ def plans_group() -> None:
 @plans_group.command("create")
 @config_option
 @click.argument("name")
-@click.option("--description", default="", help="What the plan is for (e.g. 'office flooded: all calls to Leeds').")
+@click.option("--description", default="", callback=_free_text, help="What the plan is for (e.g. 'office flooded: all calls to Leeds').")
 @click.option("--announcement", default="", help="Sound played to callers while the plan is active (a route's own announcement wins).")
 @domain_errors
 def plans_create(config_path: str | None, name: str, description: str, announcement: str) -> None:
@@ -724,14 +741,14 @@ def plans_show(config_path: str | None, ref: str) -> None:
     plan = store.plan(ref)
     state = "active" if plan["active"] else "idle"
     if plan["invoked_at"] is not None:
-        state += f" (last invoked {_iso(plan['invoked_at'])} by {plan['invoked_by']})"
-    click.echo(f"plan: {plan['name']}")
+        state += f" (last invoked {_iso(plan['invoked_at'])} by {printable(plan['invoked_by'])})"
+    click.echo(f"plan: {printable(plan['name'])}")
     click.echo(f"slot: {plan['slot'] if plan['slot'] is not None else '-'}")
     click.echo(f"state: {state}")
     if plan["description"]:
-        click.echo(f"description: {plan['description']}")
+        click.echo(f"description: {printable(plan['description'])}")
     if plan["announcement"]:
-        click.echo(f"announcement: {plan['announcement']}")
+        click.echo(f"announcement: {printable(plan['announcement'])}")
     click.echo("")
     rows = [[r["number"], r["destination"], r["announcement"]] for r in store.plan_routes(plan["name"])]
     _table(["number", "destination", "announcement"], rows, "no routes (add one: callshield plans route NAME NUMBER DEST)")
@@ -869,7 +886,7 @@ def staff_group() -> None:
 @staff_group.command("add")
 @config_option
 @click.argument("number")
-@click.option("--name", required=True, help="The staff member's name.")
+@click.option("--name", required=True, callback=_free_text, help="The staff member's name.")
 @_pin_stdin_option
 @domain_errors
 def staff_add(config_path: str | None, number: str, name: str, pin_stdin: bool) -> None:
@@ -882,7 +899,7 @@ def staff_add(config_path: str | None, number: str, name: str, pin_stdin: bool) 
     """
     config = _load(config_path)
     key = _routing(config).add_staff(number, name, _read_pin(pin_stdin), actor=_actor())
-    click.echo(f"added staff {key} ({name}); PIN stored hashed")
+    click.echo(f"added staff {key} ({printable(name)}); PIN stored hashed")
 
 
 @staff_group.command("remove")
@@ -949,8 +966,8 @@ def audit_command(config_path: str | None, limit: int) -> None:
     Example: callshield audit --limit 20
     """
     config = _load(config_path)
-    for entry in recent_audit(open_store(config.store.path), limit):
-        click.echo("\t".join([_iso(entry["ts"]), entry["actor"], entry["action"], entry["target"], entry["detail"]]))
+    for entry in recent_audit(_db(config), limit):
+        click.echo("\t".join(printable(v) for v in (_iso(entry["ts"]), entry["actor"], entry["action"], entry["target"], entry["detail"])))
 
 
 @plans_group.command("auto")
@@ -990,7 +1007,7 @@ def monitor_status(config_path: str | None, n_events: int) -> None:
     Example: callshield monitor status
     """
     config = _load(config_path)
-    db = open_store(config.store.path)
+    db = _db(config)
     rows = [[r["destination"], "DOWN" if r["down"] else "up", _iso(r["since"]), "drill" if r["drill"] else "", r["reason"]]
             for r in db.query("SELECT * FROM destination_state ORDER BY destination")]
     _table(["destination", "state", "since", "", "reason"], rows,
@@ -1001,7 +1018,7 @@ def monitor_status(config_path: str | None, n_events: int) -> None:
         if events:
             click.echo("")
             for e in events:
-                click.echo("\t".join([_iso(e["ts"]), e["destination"], e["state"], "drill" if e["drill"] else "", e["reason"]]))
+                click.echo("\t".join(printable(v) for v in (_iso(e["ts"]), e["destination"], e["state"], "drill" if e["drill"] else "", e["reason"])))
 
 
 @main.command("drill")
@@ -1050,7 +1067,7 @@ def outcomes_group() -> None:
 @config_option
 @click.argument("call_id")
 @click.argument("label", type=click.Choice(["fraud", "genuine"]))
-@click.option("--note", default="", help="What was found (kept with the outcome and in the audit log).")
+@click.option("--note", default="", callback=_free_text, help="What was found (kept with the outcome and in the audit log).")
 @domain_errors
 def outcomes_confirm(config_path: str | None, call_id: str, label: str, note: str) -> None:
     """Confirm that the call CALL_ID (its CALLSHIELD_CALL_ID) was fraud or genuine.
@@ -1064,9 +1081,9 @@ def outcomes_confirm(config_path: str | None, call_id: str, label: str, note: st
     from callshield.store import outcomes as outcome_store
 
     config = _load(config_path)
-    done = outcome_store.confirm(open_store(config.store.path), call_id, label, actor=_actor(), note=note)
+    done = outcome_store.confirm(_db(config), call_id, label, actor=_actor(), note=note)
     was = f" (was {done['was']})" if done["was"] else ""
-    click.echo(f"confirmed call {call_id} from {done['caller'] or 'a withheld number'} to {done['dialled']} as {label}{was};"
+    click.echo(f"confirmed call {printable(call_id)} from {printable(done['caller'] or 'a withheld number')} to {printable(done['dialled'])} as {label}{was};"
                f" a running callshield serve learns it within {config.store.reload_interval:g} s (store.reload_interval)")
 
 
@@ -1083,5 +1100,5 @@ def outcomes_list(config_path: str | None, limit: int) -> None:
 
     config = _load(config_path)
     rows = [[_iso(r["ts"]), r["label"], r["call_id"], r["caller_number"] or "-", r["dialled"] or "-", r["score"], r["actor"], r["note"]]
-            for r in outcome_store.recent(open_store(config.store.path), limit)]
+            for r in outcome_store.recent(_db(config), limit)]
     _table(["confirmed", "outcome", "call", "caller", "dialled", "score", "by", "note"], rows, "no confirmed outcomes yet")

@@ -19,7 +19,7 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
-from callshield.errors import ConfigError
+from callshield.errors import ConfigError, NumberError
 
 ENV_PREFIX = "CALLSHIELD_"
 ROUTE_ACTIONS = ("deliver", "divert", "announce_hangup", "reject")
@@ -73,26 +73,32 @@ class AgiConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     path: str = "var/callshield.db"
+    # Call records are personal data: the store file (and its -wal, -shm) is created
+    # owner-only, and so is each directory callshield creates for it (umask aside).
+    file_mode: int = 0o600
+    dir_mode: int = 0o700
     batch_size: int = 200
     flush_interval: float = 0.25
     reload_interval: float = 1.0
+    # Each decision appended to <path>.journal.*.jsonl before its reply: survives a killed serve.
+    journal: bool = True
+    close_timeout: float = 5.0
 
     def validate(self, path: str) -> None:
         if not self.path:
             raise ConfigError(f"{path}.path", "must name a SQLite file")
-    # Each decision appended to <path>.journal.*.jsonl before its reply: survives a killed serve.
-    journal: bool = True
-    close_timeout: float = 5.0
+        _mode(f"{path}.file_mode", self.file_mode, 0o600, "read and write")
+        _mode(f"{path}.dir_mode", self.dir_mode, 0o700, "read, write and enter")
         _positive(f"{path}.batch_size", self.batch_size)
         _positive(f"{path}.flush_interval", self.flush_interval)
         _positive(f"{path}.reload_interval", self.reload_interval)
+        _positive(f"{path}.close_timeout", self.close_timeout)
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
 
-        _positive(f"{path}.close_timeout", self.close_timeout)
     def validate(self, path: str) -> None:
         if self.level.upper() not in LOG_LEVELS:
             raise ConfigError(f"{path}.level", f"must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
@@ -296,7 +302,7 @@ class RoutingConfig:
         _dial_string(f"{path}.number_dial", self.number_dial.replace("{number}", "+447700900123"))
         self.access.validate(f"{path}.access")
         for number, policy in self.numbers.items():
-            if not re.fullmatch(r"\+?[0-9]{2,20}", number):
+            if not re.fullmatch(r"\+?[0-9]{2,}", number):  # at most 15 digits: Config.validate (numbers.typed_key)
                 raise ConfigError(f"{path}.numbers.{number}", "a dialled number must be digits with an optional leading + (e.g. '+442071234567')")
             policy.validate(f"{path}.numbers.{number}")
 
@@ -391,12 +397,15 @@ class Config:
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
-        from callshield.numbers import NumberIntel
+        from callshield.numbers import NumberIntel, typed_key
 
         intel = NumberIntel(self.scoring.home_country)
         seen: dict[str, str] = {}
         for number in self.routing.numbers:
-            key = intel.info(number).key
+            try:
+                key = typed_key(intel, number)
+            except NumberError as exc:
+                raise ConfigError(f"routing.numbers.{number}", str(exc)) from None
             if key in seen:
                 raise ConfigError(f"routing.numbers.{number}", f"is the same number as '{seen[key]}' ({key}); keep one entry")
             seen[key] = number
@@ -422,7 +431,7 @@ def load_config(
         elif must_exist:
             raise ConfigError("<file>", f"{p} does not exist")
     for key, value in _env_overrides(os.environ if env is None else env).items():
-        _set_dotted(data, key, yaml.safe_load(value) if value != "" else "")
+        _set_dotted(data, key, _yaml(value) if value != "" else "")
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, key, value)
@@ -450,6 +459,33 @@ def _inherit_number_blocks(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "routing": {**routing, "numbers": numbers}}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping: PyYAML would keep
+    the last one silently (a second `agi:` section would replace the first whole)."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # '<<: *base' merges; the keys written here may override it
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    seen = first.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: SafeLoader's own error says so
+                    break
+                if seen is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark,
+                        f"duplicate key {key!r} (first at line {seen.start_mark.line + 1}); write each key once",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+
+
 def _read_yaml(p: Path) -> dict[str, Any]:
     try:
         text = p.read_text(encoding="utf-8")
@@ -458,7 +494,7 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError("<file>", f"cannot read {p}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -562,6 +598,15 @@ def _join(path: str, key: str) -> str:
 def _port(path: str, value: int) -> None:
     if not 0 < value < 65536:
         raise ConfigError(path, f"must be a TCP port 1-65535, not {value}")
+
+
+def _mode(path: str, value: int, owner: int, what: str) -> None:
+    """A permission mode: YAML reads 0600 (leading 0) as octal; 600 would be decimal."""
+    if not 0 <= value <= 0o777:
+        raise ConfigError(path, f"must be a permission mode 0000-0777 written in octal with a leading 0 (e.g. 0{owner:o}),"
+                                f" not {value} (octal {value:o})")
+    if value & owner != owner:
+        raise ConfigError(path, f"must let the owner {what} (0{owner:o} at least), not 0{value:03o}")
 
 
 def _positive(path: str, value: float) -> None:

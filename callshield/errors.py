@@ -72,3 +72,8 @@ class ImportRejected(CallshieldError):
 
 class OutcomeError(CallshieldError):
     """A confirmed outcome cannot be recorded (unknown call id, unknown label, already so)."""
+
+
+class NumberError(CallshieldError):
+    """A phone number an operator typed (CLI argument, CSV cell, config key) is not one:
+    not digits, or longer than E.164 allows. The stores re-raise it as their own error."""

@@ -6,10 +6,11 @@ Two steps kept apart: ``parse_numbers`` / ``parse_plans`` read and validate a wh
 difference in one transaction with one audit entry. Export writes the same format, so
 an exported file imported again changes nothing.
 
-numbers: ``number,route,fallback,announcement,label``. Rows upsert; numbers missing from
+numbers: ``number,route,fallback,announcement,label`` (only ``number`` and ``route`` are
+required; a column left out is empty in every row). Rows upsert; numbers missing from
 the file stay, unless ``replace``, which removes them (refused if a dial plan routes one).
 
-plans: ``plan,number,destination,announcement``. Each plan named in the file is created
+plans: ``plan,number,destination,announcement`` (``announcement`` may be left out). Each plan named in the file is created
 if new and its routes are replaced by the file's rows; other plans are untouched. A plan
 without routes has no row, so it is not exported (and an import never deletes a plan).
 """
@@ -17,11 +18,13 @@ without routes has no row, so it is not exported (and an import never deletes a 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
+from callshield.display import text_problem
 from callshield.errors import ImportRejected, RoutingError
 from callshield.store.audit import audit
 from callshield.store.db import transaction
@@ -36,27 +39,42 @@ KeyOf = Callable[[str], str]  # a number as typed -> its E.164 key; RoutingError
 
 @dataclass(frozen=True)
 class NumberRow:
+    """One row; an optional field is None when the file has no such column (the number
+    keeps its stored value, a new number gets "")."""
+
     line: int
     number: str
     route: str
-    fallback: str = ""
-    announcement: str = ""
-    label: str = ""
+    fallback: str | None = ""
+    announcement: str | None = ""
+    label: str | None = ""
 
     def values(self) -> tuple[str, str, str, str]:
-        return (self.route, self.fallback, self.announcement, self.label)
+        return (self.route, self.fallback or "", self.announcement or "", self.label or "")
+
+    def over(self, was: tuple[str, str, str, str] | None) -> "NumberRow":
+        """This row with each left-out field taken from ``was`` (the stored values), or ""."""
+        old = was or ("", "", "", "")
+        return dataclasses.replace(self, **{name: old[i] for i, name in enumerate(("fallback", "announcement", "label"), 1)
+                                            if getattr(self, name) is None})
 
 
 @dataclass(frozen=True)
 class PlanRow:
+    """One row; ``announcement`` is None when the file has no such column (a route the
+    plan already has keeps its announcement, a new one gets "")."""
+
     line: int
     plan: str
     number: str
     destination: str
-    announcement: str = ""
+    announcement: str | None = ""
 
     def values(self) -> tuple[str, str]:
-        return (self.destination, self.announcement)
+        return (self.destination, self.announcement or "")
+
+    def over(self, was: tuple[str, str] | None) -> "PlanRow":
+        return self if self.announcement is not None else dataclasses.replace(self, announcement=(was or ("", ""))[1])
 
 
 @dataclass
@@ -107,9 +125,10 @@ class PlansChange:
 
 # -- reading ---------------------------------------------------------------------------
 
-def _read(data: bytes, source: str, columns: tuple[str, ...], required: tuple[str, ...]) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+def _read(data: bytes, source: str, columns: tuple[str, ...],
+          required: tuple[str, ...]) -> tuple[list[tuple[int, dict[str, str | None]]], list[str]]:
     """The data records as (physical line where the record starts, {column: stripped
-    value}), skipping blank rows, and the problems of their shape (field count, missing
+    value, or None for an optional column the file leaves out}), skipping blank rows, and the problems of their shape (field count, missing
     required fields, unreadable CSV). ImportRejected at once for a file that cannot be
     read at all (not UTF-8, empty, bad header)."""
     try:
@@ -120,7 +139,7 @@ def _read(data: bytes, source: str, columns: tuple[str, ...], required: tuple[st
     expected = ",".join(columns)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
-    records: list[tuple[int, dict[str, str]]] = []
+    records: list[tuple[int, dict[str, str | None]]] = []
     problems: list[str] = []
     while True:
         start = reader.line_num + 1
@@ -138,7 +157,7 @@ def _read(data: bytes, source: str, columns: tuple[str, ...], required: tuple[st
             header = cells
             if not set(header) & set(columns):
                 raise ImportRejected(source, [f"line {start}: no header row (the first row names the columns: {expected}, in any order)"])
-            missing = [c for c in columns if c not in header]
+            missing = [c for c in required if c not in header]  # optional columns may be left out
             unknown = [c for c in header if c not in columns]
             repeated = sorted({c for c in header if c in columns and header.count(c) > 1})
             bad = "; ".join(part for part in (
@@ -147,12 +166,13 @@ def _read(data: bytes, source: str, columns: tuple[str, ...], required: tuple[st
                 f"repeated column(s) {', '.join(repeated)}" if repeated else "",
             ) if part)
             if bad:
-                raise ImportRejected(source, [f"line {start}: bad header: {bad} (expected the header row {expected}, in any order)"])
+                raise ImportRejected(source, [f"line {start}: bad header: {bad} (expected the header row {expected}, in any order;"
+                                              f" {', '.join(c for c in columns if c not in required)} may be left out)"])
             continue
         if len(cells) != len(header):
             problems.append(f"line {start}: {len(cells)} field(s), the header has {len(header)} ({','.join(header)})")
             continue
-        record = dict(zip(header, cells))
+        record: dict[str, str | None] = {c: None for c in columns} | dict(zip(header, cells))  # a column left out: None
         missing = [c for c in required if not record[c]]
         if missing:
             problems.append(f"line {start}: missing required field(s) {', '.join(missing)}")
@@ -172,27 +192,38 @@ def _number(key_of: KeyOf, raw: str) -> tuple[str | None, str | None]:
         return None, str(exc)
 
 
+def _dial(dial_of: Callable[[str], str], rec: dict[str, str | None], name: str, bad: list[str]) -> None:
+    """Turn ``rec[name]`` into a Dial() string by ``dial_of``, or name why it cannot be one."""
+    if rec[name]:
+        try:
+            rec[name] = dial_of(rec[name])
+        except RoutingError as exc:  # a phone number that is not one (e.g. more than 15 digits)
+            bad.append(f"{name}: {exc}")
+            rec[name] = ""
+
+
 def parse_numbers(data: bytes, source: str, key_of: KeyOf, dial_of: Callable[[str], str] = str.strip) -> list[NumberRow]:
     """Every row of a numbers CSV, numbers as E.164 keys by ``key_of`` (the store's
     ``number_key``), routes through ``dial_of`` (the store's ``destination``: a plain
     phone number becomes a Dial() string); ImportRejected naming each bad line."""
     records, problems = _read(data, source, NUMBER_COLUMNS, NUMBER_REQUIRED)
-    for _, rec in records:
-        rec["route"], rec["fallback"] = dial_of(rec["route"]) if rec["route"] else "", dial_of(rec["fallback"]) if rec["fallback"] else ""
     rows: list[NumberRow] = []
     first: dict[str, int] = {}
     for line, rec in records:
-        bad = []
+        bad: list[str] = []
         key = None
         if rec["number"]:
             key, why = _number(key_of, rec["number"])
             if why:
                 bad.append(f"number: {why}")
         for name in ("route", "fallback"):
+            _dial(dial_of, rec, name, bad)
             if rec[name] and dial_string_problem(rec[name]):
                 bad.append(f"{name}: {dial_string_problem(rec[name])}")
         if rec["announcement"] and sound_problem(rec["announcement"]):
             bad.append(f"announcement: {sound_problem(rec['announcement'])}")
+        if text_problem(rec["label"]):
+            bad.append(f"label: {text_problem(rec['label'])}")
         if key is not None:
             if key in first:
                 bad.append(f"{key} is already on line {first[key]} (a number appears once)")
@@ -212,12 +243,10 @@ def parse_plans(data: bytes, source: str, key_of: KeyOf, known: set[str] | froze
     table and the config's routing.numbers, as E.164); destinations through ``dial_of``.
     ImportRejected naming each bad line."""
     records, problems = _read(data, source, PLAN_COLUMNS, PLAN_REQUIRED)
-    for _, rec in records:
-        rec["destination"] = dial_of(rec["destination"]) if rec["destination"] else ""
     rows: list[PlanRow] = []
     first: dict[tuple[str, str], int] = {}
     for line, rec in records:
-        bad = []
+        bad: list[str] = []
         key = None
         if rec["plan"] and plan_name_problem(rec["plan"]):
             bad.append(f"plan: {plan_name_problem(rec['plan'])}")
@@ -227,6 +256,7 @@ def parse_plans(data: bytes, source: str, key_of: KeyOf, known: set[str] | froze
                 bad.append(f"number: {why}")
             elif key not in known:
                 bad.append(f"number: {key} is not one of your numbers (add it to the numbers table or routing.numbers first)")
+        _dial(dial_of, rec, "destination", bad)
         if rec["destination"] and dial_string_problem(rec["destination"]):
             bad.append(f"destination: {dial_string_problem(rec['destination'])}")
         if rec["announcement"] and sound_problem(rec["announcement"]):
@@ -258,6 +288,7 @@ def numbers_change(rows: list[NumberRow], current: dict[str, tuple[str, str, str
     change = NumbersChange()
     for row in rows:
         was = current.get(row.number)
+        row = row.over(was)
         if was is None:
             change.counts.added += 1
             change.upsert.append(row)
@@ -281,9 +312,9 @@ def plans_change(rows: list[PlanRow], current: dict[str, dict[str, tuple[str, st
     change = PlansChange()
     for name in sorted(by_plan):
         routes = by_plan[name]
-        was = current.get(name)
-        plan = PlanChange(name, new=was is None, active=name in active, routes=routes)
-        was = was or {}
+        was = current.get(name) or {}
+        routes = [row.over(was.get(row.number)) for row in routes]
+        plan = PlanChange(name, new=name not in current, active=name in active, routes=routes)
         for row in routes:
             old = was.get(row.number)
             if old is None:

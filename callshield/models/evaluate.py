@@ -18,6 +18,7 @@ from callshield.models.train import Corpus
 
 BASE_RATE = 1 / 500  # fraud calls among all calls in a realistic contact centre
 GENUINE_WITHHELD = "genuine_withheld"
+RULES = "rules"  # the name evaluate() reports for the rule scorer (model None)
 
 
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -136,15 +137,28 @@ def linking(corpus: Corpus) -> dict[str, Any]:
     }
 
 
-def evaluate(corpus: Corpus, model: Any, *, thresholds: tuple[int, int] = (75, 85), base_rate: float = BASE_RATE) -> dict[str, Any]:
-    """Every metric of docs/model-card.md for ``model`` on a replayed corpus."""
-    if len(corpus) == 0:
-        raise ValueError("nothing to evaluate: the corpus is empty")
-    suspicious, high = thresholds
+def _scores(corpus: Corpus, model: Any | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw score to rank by, 0-100 score, probability) of each call. ``model`` None: the
+    rule scorer, whose score is the one the replay's screener gave each call without a
+    model (``Corpus.rule_score``); it ranks by that score, and its "probability" is the
+    score / 100 (the rules are not calibrated: read ece_10 as how far they are from it)."""
+    if model is None:
+        score = corpus.rule_score.astype(np.int64)
+        return score.astype(np.float64), score, score / 100.0
     rows = corpus.X.tolist()
     raw = np.fromiter((model.raw(v) for v in rows), dtype=np.float64, count=len(rows))
     score = np.fromiter((model.score_vector(v) for v in rows), dtype=np.int64, count=len(rows))
     prob = np.fromiter((model.probability(r) for r in raw), dtype=np.float64, count=len(rows))
+    return raw, score, prob
+
+
+def evaluate(corpus: Corpus, model: Any | None, *, thresholds: tuple[int, int] = (75, 85), base_rate: float = BASE_RATE) -> dict[str, Any]:
+    """Every metric of docs/model-card.md for ``model`` on a replayed corpus; None
+    measures the rule scorer (scoring.model: rules) on the same calls."""
+    if len(corpus) == 0:
+        raise ValueError("nothing to evaluate: the corpus is empty")
+    suspicious, high = thresholds
+    raw, score, prob = _scores(corpus, model)
     y = corpus.y.astype(np.int64)
     genuine = y == 0
     recall1, fpr1 = recall_at_fpr(y, raw, 0.01)
@@ -168,7 +182,7 @@ def evaluate(corpus: Corpus, model: Any, *, thresholds: tuple[int, int] = (75, 8
             campaigns[key] = entry
     link = linking(corpus)
     out: dict[str, Any] = {
-        "model": getattr(model, "name", "?"),
+        "model": RULES if model is None else getattr(model, "name", "?"),
         "data": corpus.summary(),
         "roc_auc": round(roc_auc(y, raw), 6),
         "pr_auc": round(average_precision(y, raw), 6),

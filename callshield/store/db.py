@@ -6,7 +6,10 @@ applied versions are recorded in ``schema_migrations``. Add one, never edit one.
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +18,10 @@ from typing import Callable, Iterator
 import sqlite_utils
 
 from callshield.errors import StoreError
+
+log = logging.getLogger(__name__)
+FILE_MODE = 0o600  # store.file_mode: call records are personal data
+DIR_MODE = 0o700  # store.dir_mode
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -116,8 +123,58 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
-    """Open (creating if needed) the SQLite store at ``path``; ':memory:' for tests."""
+def make_dirs(directory: Path, mode: int = DIR_MODE) -> None:
+    """Create ``directory`` and its missing parents with exactly ``mode``. A directory
+    that exists already (e.g. /var/lib, made by the admin) is left as it is."""
+    missing = []
+    for d in (directory, *directory.parents):
+        if d.exists():
+            break
+        missing.append(d)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, mode)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs, not ours to chmod
+        os.chmod(d, mode)  # exactly the mode, whatever the umask
+
+
+def create_private(path: Path, mode: int = FILE_MODE) -> bool:
+    """Create the empty file ``path`` with exactly ``mode`` unless it exists; True if
+    created. For every file of call data (the store, a spill or journal file)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _check_mode(p: Path, mode: int) -> None:
+    """Warn when an existing store grants more than ``mode`` to group or others."""
+    try:
+        actual = stat.S_IMODE(p.stat().st_mode)
+    except OSError:
+        return
+    extra = actual & 0o077 & ~mode
+    if extra:
+        who = " and ".join(w for w, bits in (("its group", 0o070), ("every local user", 0o007)) if extra & bits)
+        log.warning("the store %s has mode 0%03o: %s can read or change its call records (personal data);"
+                    " run: chmod 0%03o %s (store.file_mode)", p, actual, who, mode, p)
+
+
+def open_store(path: str | Path, *, migrate: bool = True, file_mode: int | None = None,
+               dir_mode: int | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the SQLite store at ``path``; ':memory:' for tests.
+
+    A new store file is created with ``file_mode`` (SQLite gives its -wal and -shm the
+    same mode), and each directory created for it with ``dir_mode``; default 0600/0700.
+    Given ``file_mode`` (store.file_mode), an existing store that grants group or others
+    more than that is logged as a WARNING.
+    """
     conn: sqlite3.Connection | None = None
     try:
         if str(path) == ":memory:":
@@ -125,7 +182,9 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
             db = sqlite_utils.Database(conn)
         else:
             p = Path(path)
-            p.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(p.parent, DIR_MODE if dir_mode is None else dir_mode)
+            if not create_private(p, FILE_MODE if file_mode is None else file_mode) and file_mode is not None:
+                _check_mode(p, file_mode)
             conn = sqlite3.connect(str(p), timeout=5.0, check_same_thread=False)
             db = sqlite_utils.Database(conn)
             db.enable_wal()

@@ -13,7 +13,6 @@ from callshield.errors import ListError
 from callshield.numbers import NumberIntel
 from callshield.store.audit import audit
 from callshield.store.db import transaction
-from callshield.sipheaders import number_of
 from callshield.store.lists import normalise
 
 DNC_REGIONS = ("US", "CA")
@@ -30,12 +29,11 @@ def parse(text: str, intel: NumberIntel) -> list[str]:
         if lineno == 1 and not any(c.isdigit() for c in raw):
             continue  # a header row
         try:
-            normalise(intel, raw)  # the shape check
+            key = normalise(intel, raw, "US")  # national numbers on these lists are North American
         except ListError as exc:
             errors.append(f"line {lineno}: {exc}")
             continue
-        info = intel.info(number_of(raw), "US")  # national numbers on these lists are North American
-        key = info.key
+        info = intel.info(key)
         if info.region not in DNC_REGIONS:
             errors.append(f"line {lineno}: {raw!r} is not a US or CA number (Do-Not-Call lists cover those only)")
             continue

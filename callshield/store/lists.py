@@ -8,19 +8,18 @@ from typing import Any
 
 import sqlite_utils
 
-from callshield.errors import ListError
+from callshield.errors import ListError, NumberError
 from callshield.lists import LIST_NAMES, ListSnapshot
-from callshield.numbers import NumberIntel
-from callshield.sipheaders import number_of
+from callshield.numbers import NumberIntel, typed_key
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
 
-def normalise(intel: NumberIntel, number: str) -> str:
-    digits = number_of(number)
-    if not digits or len(digits.lstrip("+")) < 2 or digits != number.replace(" ", "").replace("-", ""):
-        raise ListError(f"{number!r} is not a phone number (digits with an optional leading +, e.g. +442071234567)")
-    return intel.info(digits).key
+def normalise(intel: NumberIntel, number: str, region: str | None = None) -> str:
+    try:
+        return typed_key(intel, number, region)
+    except NumberError as exc:
+        raise ListError(str(exc)) from None
 
 
 def _check_list(name: str) -> None:

@@ -17,8 +17,8 @@ import sqlite_utils
 from callshield.config import NUMBER_DIAL, SOUND_NAME_RE, AccessConfig, dial_string_problem
 from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
-from callshield.errors import PinError, RoutingError
-from callshield.numbers import NumberIntel
+from callshield.errors import NumberError, PinError, RoutingError
+from callshield.numbers import NumberIntel, typed_key
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
@@ -58,18 +58,18 @@ class RoutingStore:
         "+447700900123") becomes a Dial() string through ``routing.number_dial``; anything
         else is returned as it is (and validated as a Dial() string by the caller)."""
         cleaned = (value or "").strip().replace(" ", "").replace("-", "")
-        if re.fullmatch(r"\+?[0-9]{3,20}", cleaned):
-            return self.number_dial.replace("{number}", self.intel.info(cleaned).key)
+        if re.fullmatch(r"\+?[0-9]{3,}", cleaned):
+            return self.number_dial.replace("{number}", self.number_key(cleaned))
         return (value or "").strip()
 
     # -- numbers ---------------------------------------------------------------------
 
     def number_key(self, number: str) -> str:
         """The E.164 key of a number as typed (national or international)."""
-        cleaned = (number or "").replace(" ", "").replace("-", "")
-        if not re.fullmatch(r"\+?[0-9]{2,20}", cleaned):
-            raise RoutingError(f"{number!r} is not a phone number (digits with an optional leading +, e.g. +442071234567)")
-        return self.intel.info(cleaned).key
+        try:
+            return typed_key(self.intel, number)
+        except NumberError as exc:
+            raise RoutingError(str(exc)) from None
 
     def known_numbers(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT number FROM numbers")} | set(self.config_numbers)

@@ -218,6 +218,7 @@ def test_eval_without_outcomes_replays_no_known_fraudster(corpus_dir: Path, trai
     assert result["data"]["calls"] == CALLS
 
 
-def test_eval_without_a_model_is_a_clear_error(corpus_dir: Path) -> None:
-    result = _cli(corpus_dir, "eval", "--data", str(corpus_dir / "heldout.jsonl"), "--model", "rules")
-    assert result.exit_code == 1 and "no model to evaluate" in result.output
+def test_eval_of_a_model_file_that_is_missing_is_a_clear_error(corpus_dir: Path, tmp_path: Path) -> None:
+    result = _cli(corpus_dir, "eval", "--data", str(corpus_dir / "heldout.jsonl"), "--model", str(tmp_path / "absent.txt"))
+    assert (result.exit_code, result.stderr) == (1, f"Error: config key 'scoring.model': {tmp_path / 'absent.txt'} does not exist"
+                                                    " (train one with: callshield train)\n")
