@@ -128,8 +128,8 @@ class CallJournal:
     def append(self, screening: Screening) -> int:
         """Journal one decision; returns its segment, or 0 when it could not be written
         (logged; the call goes on: its record still reaches the writer)."""
-        line = _encode(entry(screening)).encode("utf-8", "surrogatepass") + b"\n"
         try:
+            line = _encode(entry(screening)).encode("utf-8", "surrogatepass") + b"\n"
             if self._fd is None or self._lines >= self.rotate_every:
                 self._rotate()
             assert self._fd is not None
@@ -137,7 +137,7 @@ class CallJournal:
             if written != len(line):  # a full disk: never append after a torn line
                 self._lines = self.rotate_every
                 raise OSError(f"short write ({written} of {len(line)} bytes): is the disk full?")
-        except (OSError, UnicodeError) as exc:
+        except Exception as exc:  # the journal must never cost a call its decision
             self._failed(exc)
             return 0
         self._lines += 1
