@@ -256,9 +256,11 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         # Graceful: stop accepting, let the sessions in flight finish (bounded), and only
         # then close the writer, so every decision sent is recorded (or kept, and said so).
         finished, cut = await agi.close(grace=config.agi.session_timeout)
-        if finished or cut:
-            log.log(logging.WARNING if cut else logging.INFO, "AGI sessions at shutdown: %d finished, %d cut after %.1fs"
-                    " (their calls fail open)", finished, cut, config.agi.session_timeout)
+        if cut:
+            log.warning("AGI sessions at shutdown: %d finished, %d cut after %.1fs (their calls fail open)", finished, cut,
+                        config.agi.session_timeout)
+        elif finished:
+            log.info("AGI sessions at shutdown: %d finished", finished)
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -10,6 +10,7 @@ SIGTERM with the store locked by another process lost every queued record silent
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import sqlite3
@@ -17,7 +18,11 @@ import time
 
 import pytest
 
-from tests.security.agi_peer import agi_call, drive
+from callshield.agi.server import AgiServer
+from callshield.config import load_config
+from callshield.screening import Screener
+from callshield.services import Services
+from tests.security.agi_peer import agi_call, drive, environment
 from tests.security.rig import Serve, serve_config, stored_ids
 from tests.support.service import eventually
 
@@ -104,3 +109,24 @@ async def test_sigterm_with_the_store_locked_keeps_every_record_and_says_so(tmp_
     else:
         assert "call-record writer stopped: 0 written, 300 spilled to" in log, log[-2000:]
         assert {json.loads(line)["id"] for line in spill.read_text().splitlines()} == decided(calls)
+
+
+async def test_a_session_still_running_after_the_grace_is_cut_not_cancelled(caplog):
+    config = load_config(None, env={}, overrides={"agi.command_timeout": 30.0, "agi.session_timeout": 30.0, "scoring.model": "rules"})
+    answered = asyncio.Event()
+
+    async def interactive(session, services):
+        answered.set()
+        await session.command("WAIT FOR DIGIT 30000")  # a caller keying a PIN: no answer comes
+
+    server = AgiServer(Services(config=config, screener=Screener(config)), {"interactive": interactive})
+    server.config = dataclasses.replace(config.agi, port=0)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(environment("interactive", "+447911123456", "+442071234567", "1.1"))
+    assert (await reader.readline()).startswith(b"WAIT FOR DIGIT")
+    await answered.wait()
+    assert await server.close(grace=0.2) == (0, 1)
+    assert await asyncio.wait_for(reader.read(100), 2) == b""  # Asterisk sees the close: the call fails open
+    writer.close()
+    assert "CancelledError" not in caplog.text
