@@ -218,6 +218,27 @@ def test_eval_without_outcomes_replays_no_known_fraudster(corpus_dir: Path, trai
     assert result["data"]["calls"] == CALLS
 
 
+def test_eval_measures_the_rule_scorer_on_the_scores_serve_gives(corpus_dir: Path, tmp_path: Path) -> None:
+    heldout = corpus_dir / "heldout.jsonl"
+    rules_config = tmp_path / "rules.yaml"
+    rules_config.write_text(f"store:\n  path: {tmp_path / 'rules.db'}\nscoring:\n  model: rules\n")
+    scored = CliRunner().invoke(main, ["score", "--ephemeral", "--config", str(rules_config)], input=heldout.read_text())
+    assert scored.exit_code == 0, scored.output
+    y = np.array([json.loads(line)["label"] == "fraud" for line in heldout.read_text().splitlines()], dtype=np.int64)
+    decisions = [json.loads(line) for line in scored.stdout.splitlines()]
+    assert {d["scorer"] for d in decisions} == {"rules"}
+    s = np.array([d["RISK_SCORE"] for d in decisions], dtype=np.int64)
+
+    result = _cli(corpus_dir, "eval", "--data", str(heldout), "--model", "rules")
+
+    assert result.exit_code == 0, result.output
+    m = json.loads(result.stdout)
+    assert (m["model"], m["data"]["calls"]) == ("rules", CALLS)
+    assert m["roc_auc"] == round(roc_auc(y, s), 6)
+    assert m["at_85"]["recall"] == round(float((s[y == 1] >= 85).mean()), 6)
+    assert m["at_75"]["fpr"] == round(float((s[y == 0] >= 75).mean()), 6)
+
+
 def test_eval_of_a_model_file_that_is_missing_is_a_clear_error(corpus_dir: Path, tmp_path: Path) -> None:
     result = _cli(corpus_dir, "eval", "--data", str(corpus_dir / "heldout.jsonl"), "--model", str(tmp_path / "absent.txt"))
     assert (result.exit_code, result.stderr) == (1, f"Error: config key 'scoring.model': {tmp_path / 'absent.txt'} does not exist"
