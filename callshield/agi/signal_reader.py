@@ -30,6 +30,7 @@ from callshield.signal import MAX_FIELD_CHARS, MAX_HEADER_NAMES, CallSignal
 
 VIA_HOPS = 4
 HEADER_MAX = 4096  # Asterisk's PJSIP_HEADER reads a header into a 4 KB buffer: longer ones read empty
+HEADER_NAMES_CHARS = 2048
 
 
 def _cut(expression: str, limit: int) -> str:
@@ -54,7 +55,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
     *((f"via{i}", _cut(f"PJSIP_HEADER(read,Via,{i})", 1024)) for i in range(1, VIA_HOPS + 1)),
     ("max_forwards", _cut("PJSIP_HEADER(read,Max-Forwards)", 16)),
     ("contact", _cut("PJSIP_HEADER(read,Contact)", 1024)),
-    ("header_names", _cut("PJSIP_HEADERS()", 2048)),
+    ("header_names", _cut("PJSIP_HEADERS()", HEADER_NAMES_CHARS)),
     ("codecs", _cut("CHANNEL(audionativeformat)", 256)),
 )
 SEPARATOR = "|"
@@ -120,7 +121,7 @@ def build_signal(env: dict[str, str], fields: dict[str, str], *, now: float | No
         user_agent=fields.get("user_agent", ""),
         diversion=fields.get("diversion", ""),
         via=tuple(v for v in (fields.get(f"via{i}", "") for i in range(1, VIA_HOPS + 1)) if v),
-        header_names=tuple(islice(filter(None, fields.get("header_names", "").split(",")), MAX_HEADER_NAMES)),
+        header_names=tuple(islice(filter(None, fields.get("header_names", "")[:HEADER_NAMES_CHARS].split(",")), MAX_HEADER_NAMES)),
         max_forwards=fields.get("max_forwards", ""),
         contact=fields.get("contact", ""),
         codecs=fields.get("codecs", ""),

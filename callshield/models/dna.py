@@ -13,7 +13,7 @@ from callshield.lists import ListSnapshot
 from callshield.models.features import FeatureInput, extract, vector, zone_for
 from callshield import sipheaders
 from callshield.memo import Memo
-from callshield.models.fingerprint import HostCache, Profile, profile_of, trait_of, ua_family
+from callshield.models.fingerprint import UA_CHARS, HostCache, Profile, profile_of, trait_of, ua_family
 from callshield.models.memory import CallKeys, CallMemory, Recall
 from callshield.signal import CallSignal
 
@@ -40,7 +40,7 @@ class CallDNA:
     def observe(self, signal: CallSignal, facts: CallFacts, lists: ListSnapshot, rule_score: int) -> DnaReading:
         contact = sipheaders.parse_address(signal.contact)
         via_hosts = sipheaders.via_hosts(signal.via)
-        ua = self.ua_family(signal.user_agent)
+        ua = self.ua_family(signal.user_agent[:UA_CHARS])  # a bounded memo key: the family reads no further
         trait = trait_of(signal, contact, via_hosts, self.hosts, ua)
         number = facts.caller.key if facts.caller is not None else None
         distinct = self.memory.trait_numbers(trait, signal.timestamp, cap=self.common_after)
