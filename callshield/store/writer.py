@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from callshield.store.calls import INSERT_CALL, PendingCall, row_of
-from callshield.store.db import open_store
+from callshield.store.db import create_private, open_store
 
 if TYPE_CHECKING:
     from callshield.screening import Screening
@@ -245,6 +245,7 @@ class CallWriter:
         if not batch:
             return
         try:
+            create_private(self.spill_path)  # call records are personal data: 0600, like the store
             with self.spill_path.open("a", encoding="utf-8") as fh:
                 for record in batch:
                     fh.write(json.dumps(record) + "\n")

@@ -497,6 +497,16 @@ def test_the_modes_do_not_depend_on_the_umask(db_path: Path) -> None:
     assert (oct(_mode(db_path)), oct(_mode(db_path.parent))) == ("0o600", "0o700")
 
 
+def test_the_spill_file_is_owner_only(db_path: Path, loose_umask: object) -> None:
+    from callshield.store.writer import CallWriter
+
+    writer = CallWriter(db_path)  # not started: _spill is what a failed write calls
+    db_path.parent.mkdir()
+    writer._spill([{"id": "c1"}], [0])
+
+    assert oct(_mode(writer.spill_path)) == "0o600"
+
+
 def test_configured_modes_are_used(tmp_path: Path, db_path: Path, loose_umask: object) -> None:
     path = tmp_path / "modes.yaml"
     path.write_text(f"store:\n  path: {db_path}\n  file_mode: 0640\n  dir_mode: 0750\n", encoding="utf-8")
