@@ -41,6 +41,7 @@ integration: install sandbox
 
 bench: install sandbox
 	$(BIN)/python bench/score.py
+	$(BIN)/python bench/adversarial_parsers.py
 	$(BIN)/python bench/route.py
 	$(BIN)/python bench/ami_events.py
 	$(BIN)/python bench/post_dial_delay.py

@@ -177,3 +177,20 @@ def test_asterisk_refusing_the_read_still_decides_on_the_environment(reply, capl
         peer = run(reply, {"agi_callerid": DENIED})
     assert peer.route_action() == "reject"
     assert "signalling problem" in caplog.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(length=st.integers(0, 3 * MAX_LINE), byte=st.sampled_from([b"a", b"|", b"\x00", b"\xff"]))
+def test_a_reply_line_of_any_length_is_read_bounded_and_the_next_one_whole(length, byte):
+    async def read() -> tuple:
+        peer = FakeAsterisk(b"")
+        session = AgiSession(peer.reader, peer, dict(ENV), command_timeout=5.0)  # type: ignore[arg-type]
+        peer.reader.feed_data(b"200 result=1 (" + byte * length + b")\n200 result=1 (next)\n")
+        first, dropped = await session._readline()
+        second = await session._reply("GET")
+        return first, dropped, second
+
+    first, dropped, second = asyncio.run(read())
+    whole = len("200 result=1 (") + length + 2
+    assert len(first) == min(whole, MAX_LINE) and len(first) + dropped == whole
+    assert second.value == "next" and second.dropped == 0
