@@ -267,10 +267,13 @@ def test_a_csv_label_with_a_control_character_is_refused(cli: Run, seeded: Path,
     assert dump(seeded) == before
 
 
-def test_free_text_with_a_non_breaking_space_or_accent_is_taken(cli: Run, seeded: Path) -> None:
-    result = cli("numbers", "add", DDI, "--route", "PJSIP/agents", "--label", "Sales\u00a0UK \u2013 Zo\u00eb")
+def test_free_text_with_a_non_breaking_space_or_accent_is_taken_and_printed_as_it_is(cli: Run, seeded: Path) -> None:
+    label = "Sales\u00a0UK \u2013 Zo\u00eb"
+    assert cli("numbers", "add", DDI, "--route", "PJSIP/agents", "--label", label).exit_code == 0
 
-    assert result.exit_code == 0, result.output
+    result = cli("numbers", "list")
+
+    assert (result.exit_code, label in result.stdout.splitlines()[1]) == (0, True)
 
 
 def test_lists_show_prints_a_stored_reason_on_one_line(cli: Run, seeded: Path) -> None:
