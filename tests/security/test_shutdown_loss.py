@@ -86,7 +86,13 @@ async def test_sigterm_with_the_store_locked_keeps_every_record_and_says_so(tmp_
     holder = sqlite3.connect(serve.db_path, timeout=5)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another process holds the store's write lock
-        calls = await asyncio.gather(*(agi_call(serve.port, caller=f"+4479111{i:05d}") for i in range(300)))
+        lines = asyncio.Semaphore(LOAD)
+
+        async def one(i: int):
+            async with lines:
+                return await agi_call(serve.port, caller=f"+4479111{i:05d}")
+
+        calls = await asyncio.gather(*(one(i) for i in range(300)))
         assert len(decided(calls)) == 300
         started = time.monotonic()
         serve.signal(signal.SIGTERM)
