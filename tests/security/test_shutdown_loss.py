@@ -93,7 +93,7 @@ async def test_sigterm_with_the_store_locked_keeps_every_record_and_says_so(tmp_
                 return await agi_call(serve.port, caller=f"+4479111{i:05d}")
 
         calls = await asyncio.gather(*(one(i) for i in range(300)))
-        assert len(decided(calls)) == 300
+        assert len(decided(calls)) == 300, [c.variables for c in calls if not c.call_id][:3]
         started = time.monotonic()
         serve.signal(signal.SIGTERM)
         code = await asyncio.to_thread(serve.proc.wait, 15)
@@ -103,7 +103,7 @@ async def test_sigterm_with_the_store_locked_keeps_every_record_and_says_so(tmp_
         holder.close()
         serve.stop()
     log = serve.log_text()
-    assert code == 0 and took < 4.0
+    assert code == 0 and took < 6.0, (code, took)  # close_timeout 1 s; before: 10 s
     spill = serve.db_path.with_name(serve.db_path.name + ".unwritten.jsonl")
     if journal:
         assert "300 kept in the call journal for the next start" in log, log[-2000:]
