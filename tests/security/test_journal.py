@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 
 import pytest
@@ -51,7 +52,10 @@ def test_a_journaled_call_missing_from_the_store_is_written_at_replay_and_the_fi
         d.score, d.status, d.route_action, "1.2")
     assert json.loads(replayed["features"]) == {"trait": screenings[1].dna.keys.trait if screenings[1].dna else "",
                                                 "from_journal": True}
-    assert CallSignal.from_dict(json.loads(replayed["signal"])) == screenings[1].signal
+    signal = CallSignal.from_dict(json.loads(replayed["signal"]))  # still a valid call signal (train --from-store)
+    assert (signal.dialled, signal.timestamp, signal.caller_number, signal.source_ip) == (
+        "+442071234567", screenings[1].signal.timestamp, screenings[1].signal.caller_number, "203.0.113.7")
+    assert json.loads(replayed["reasons"]) == [r.to_dict() for r in d.reasons]
     assert call_journal.replay(db, db_path) == (0, 0, 0)
     db.close()
 
@@ -61,7 +65,7 @@ def test_a_line_torn_by_a_kill_mid_write_is_skipped(tmp_path, screen):
     journal = CallJournal(db_path)
     journal.append(screen())
     with open(journal.path(1), "ab") as fh:
-        fh.write(b'{"id":"torn","ts":1')
+        fh.write(struct.pack("<I", 1000) + b"\xfb\x01torn")  # a record cut short by a kill
     db = open_store(db_path)
     assert call_journal.replay(db, db_path) == (1, 0, 1)
     db.close()
@@ -76,7 +80,7 @@ def test_segments_are_deleted_once_the_writer_has_stored_their_calls(tmp_path, s
         s = screen()
         writer.submit(PendingCall(s, {}, writer.journal(s)))
     assert writer.flush(5)
-    assert [p.name for p in call_journal.segments(db_path)] == ["cs.db.journal.00000003.jsonl"]  # the one being appended to
+    assert [p.name for p in call_journal.segments(db_path)] == ["cs.db.journal.00000003"]  # the one being appended to
     assert writer.close(1)["written"] == 5
     assert call_journal.segments(db_path) == []
 
