@@ -47,6 +47,7 @@ bench: install sandbox
 	$(BIN)/python bench/post_dial_delay.py
 	$(BIN)/python bench/agi_screen.py
 	$(BIN)/python bench/kill_loss.py
+	$(BIN)/python bench/journal_cost.py
 
 # Regenerate the bundled Call DNA model (docs/model-card.md): simulated calls, seed 1.
 model: install

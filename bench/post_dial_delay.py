@@ -4,8 +4,8 @@ For each call: time from the caller's INVITE leaving to the INVITE arriving at t
 agents' phone (delivery), with the callshield line in the dialplan versus a number that
 bypasses it, alternating so all variants see the same machine state. Two callshield
 processes run side by side, one with the call journal (``store.journal: true``, the
-default) and one without; CALLSHIELD_AGI is switched between them through AMI before
-each screened call, so the journal's cost is measured in the same run. Needs the
+default) and one without; they take turns in blocks of 20 calls (CALLSHIELD_AGI switched
+through AMI), so the journal's cost is measured in the same run. Needs the
 Asterisk sandbox (root; see scripts/provision-asterisk.sh).
 
     .venv/bin/python bench/post_dial_delay.py [--calls 200] [--json]
@@ -44,27 +44,33 @@ def pct(values: list[float], q: float) -> float:
 
 
 JOURNAL, NO_JOURNAL, BASELINE = "with callshield", "  without the journal", "without (baseline)"
+BLOCK = 20
 
 
 async def measure(asterisk: Asterisk, agi_ports: dict[str, int], calls: int) -> dict[str, list[float]]:
-    """Calls in turn through callshield with the journal, callshield without it, and the
-    bypass number; returns each variant's post-dial delays in ms."""
+    """``calls`` screened calls through each callshield (with and without the journal) and
+    as many bypass calls as both, alternating call by call with the bypass number; the two
+    callshields take turns in blocks of BLOCK calls (CALLSHIELD_AGI switched through AMI
+    between blocks), so each sees the traffic a single serve would. Post-dial delays in ms."""
     delays: dict[str, list[float]] = {JOURNAL: [], NO_JOURNAL: [], BASELINE: []}
     ami = AmiClient("127.0.0.1", asterisk.ports.ami)
     await ami.connect(AMI_USER, AMI_SECRET)
     try:
         async with SipUAS(port=asterisk.ports.agents) as agents, SipUAC() as caller:
-            for i in range(calls * 3):
-                variant = (JOURNAL, NO_JOURNAL, BASELINE)[i % 3]
-                # Before every call, the baseline's too, so the AMI action costs all variants alike.
-                await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{agi_ports.get(variant, agi_ports[JOURNAL])}")
-                ddi = f"+4420300{i % 9000:05d}" if variant != BASELINE else f"+44999{i:07d}"
-                before = len(agents.calls)
-                result = await caller.invite(("127.0.0.1", asterisk.ports.sip), to_user=ddi,
-                                             from_user=f"+4416149{i % 100000:05d}", answer_timeout=5)
-                if result.final_status != 200 or len(agents.calls) != before + 1:
-                    raise RuntimeError(f"call {i} to {ddi} was not delivered: {result.final_status}")
-                delays[variant].append((agents.calls[-1].received_at - result.invite_sent_at) * 1000)
+            i = 0
+            for block in range(max(2, 2 * calls // BLOCK)):
+                screened = (JOURNAL, NO_JOURNAL)[block % 2]
+                await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{agi_ports[screened]}")
+                for _ in range(min(BLOCK, calls)):
+                    for variant in (screened, BASELINE):
+                        i += 1
+                        ddi = f"+4420300{i % 9000:05d}" if variant != BASELINE else f"+44999{i:07d}"
+                        before = len(agents.calls)
+                        result = await caller.invite(("127.0.0.1", asterisk.ports.sip), to_user=ddi,
+                                                     from_user=f"+4416149{i % 100000:05d}", answer_timeout=5)
+                        if result.final_status != 200 or len(agents.calls) != before + 1:
+                            raise RuntimeError(f"call {i} to {ddi} was not delivered: {result.final_status}")
+                        delays[variant].append((agents.calls[-1].received_at - result.invite_sent_at) * 1000)
     finally:
         await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{asterisk.ports.agi}")
         await ami.close()

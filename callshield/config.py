@@ -80,7 +80,7 @@ class StoreConfig:
     batch_size: int = 200
     flush_interval: float = 0.25
     reload_interval: float = 1.0
-    # Each decision appended to <path>.journal.*.jsonl before its reply: survives a killed serve.
+    # Each decision appended to <path>.journal.<n> before its reply: survives a killed serve.
     journal: bool = True
     close_timeout: float = 5.0
 

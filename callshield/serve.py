@@ -98,7 +98,7 @@ def replay_journal(db, store_path: str) -> None:
         return
     log.log(logging.WARNING if inserted or bad else logging.INFO,
             "call journal: wrote %d decided call(s) the previous serve had not stored (%d were already stored, %d"
-            " unreadable line(s) skipped)", inserted, already, bad)
+            " unreadable record(s) skipped)", inserted, already, bad)
 
 
 def raise_fd_limit() -> int:

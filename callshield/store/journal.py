@@ -4,17 +4,18 @@ Asterisk, so a killed ``serve`` loses no call Asterisk acted on.
 A ``write()`` to a file is in the kernel's page cache when it returns: it survives the
 process being killed (SIGKILL, a crash, the OOM killer), though not a power cut. So the
 event loop appends one record per decision with one ``write()`` and no fsync: a 4-byte
-length, then the entry in ``marshal`` format (version 4, stable across Python 3
-releases), which takes half the time of JSON (7 against 13 µs per call, measured with
-bench/journal_cost.py's figures in bench/README.md). marshal is not meant for hostile
-data: the journal is the service user's own file, mode 0600, like the store. The writer
-thread fsyncs the journal once per batch, off the call path, and
-marks each call done once the store (or the spill file) holds its full record. The
-journal is cut into segments of ``ROTATE_EVERY`` lines; a segment the loop has moved past
-whose calls are all done is deleted, so the journal holds only the last few thousand
-calls. At start-up ``replay`` inserts every journaled call missing from the store
-(``INSERT OR IGNORE`` on the call id: a full record already written wins) and deletes
-the segments.
+length, then the entry, a flat tuple of the decision in ``marshal`` format (version 4,
+stable across Python 3 releases). That costs about 4 µs in isolation and 20-50 µs per
+call inside serve (bench/journal_cost.py); a JSON line with the whole call signal cost
+16 and about 60. marshal is not meant for hostile data: the journal is the service
+user's own file, mode 0600, like the store. The writer thread fsyncs the journal once
+per batch, off the call path, and marks each call done once the store (or the spill
+file) holds its full record. The journal is cut into segments of ``ROTATE_EVERY``
+records; a segment the loop has moved past whose calls are all done is deleted, so the
+journal holds at most a few thousand calls. At start-up ``replay`` inserts every
+journaled call missing from the store (``INSERT OR IGNORE`` on the call id: a full
+record already written wins) and deletes the segments; a record cut short by a kill
+mid-write ends its segment and is skipped (its call never got its reply).
 
 Segments: ``<store.path>.journal.<seq>``, mode 0600 (call records are personal data).
 """
@@ -125,7 +126,7 @@ def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
 def replay(db: sqlite_utils.Database, store_path: str | Path) -> tuple[int, int, int]:
     """Insert the journaled calls the store lacks, then delete the segments.
 
-    Returns (calls inserted, calls already in the store, unreadable lines). A line cut
+    Returns (calls inserted, calls already in the store, unreadable records). A record cut
     short by a kill mid-write is unreadable and skipped (its call never got its reply).
     """
     files = segments(store_path)
