@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
 from callshield.agi.server import AgiServer
@@ -130,10 +131,17 @@ def build_lookup(config: Config) -> CachedLookup | None:
     return CachedLookup(provider, budget=budget, ttl=config.lookup.cache_ttl)
 
 
-async def reload_state(services: Services) -> None:
+async def reload_state(services: Services, executor: ThreadPoolExecutor | None = None) -> None:
     """Swap in a new list snapshot whenever the store's lists_version moves, learn newly
     confirmed outcomes when outcomes_version moves, and reload the route state whenever
-    routes_version moves (changes from the CLI)."""
+    routes_version moves (changes from the CLI).
+
+    Every read runs on ``executor``, one thread: a cancelled await does not stop a read
+    already running there, so the connection is closed on that thread too, after it
+    (closing a SQLite connection while another thread runs a statement on it can crash the
+    process: Python 3.11 finalises the cached statements)."""
+    own = executor is None
+    executor = executor or ThreadPoolExecutor(1, thread_name_prefix="callshield-reload")
     db = open_store(services.config.store.path, migrate=False)
     loop = asyncio.get_running_loop()
     outcomes_seen = (services.outcomes_version, services.outcomes_upto)
@@ -141,35 +149,38 @@ async def reload_state(services: Services) -> None:
         while True:
             await asyncio.sleep(services.config.store.reload_interval)
             try:
-                version = await loop.run_in_executor(None, list_store.version, db)
+                version = await loop.run_in_executor(executor, list_store.version, db)
                 if version != services.screener.lists.version:
-                    services.screener.dnc = await loop.run_in_executor(None, dnc_store.load, db)
-                    services.screener.lists = await loop.run_in_executor(None, list_store.snapshot, db)
+                    services.screener.dnc = await loop.run_in_executor(executor, dnc_store.load, db)
+                    services.screener.lists = await loop.run_in_executor(executor, list_store.snapshot, db)
                     log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
             except Exception:
                 log.exception("reloading the deny/allow lists failed; keeping the previous lists")
             try:
-                outcomes_seen = await learn_outcomes(services, db, outcomes_seen)
+                outcomes_seen = await learn_outcomes(services, db, outcomes_seen, executor)
             except Exception:
                 log.exception("reading newly confirmed outcomes failed; they will be read at the next try")
             if services.control is not None:
                 try:
-                    await loop.run_in_executor(None, services.control.refresh)
+                    await loop.run_in_executor(executor, services.control.refresh)
                 except Exception:
                     log.exception("reloading the route state failed; keeping the previous routes")
     finally:
-        db.close()
+        executor.submit(db.close)
+        if own:
+            executor.shutdown(wait=False)
 
 
-async def learn_outcomes(services: Services, db, seen: tuple[int, float]) -> tuple[int, float]:
+async def learn_outcomes(services: Services, db, seen: tuple[int, float],
+                         executor: ThreadPoolExecutor | None = None) -> tuple[int, float]:
     """Feed outcomes confirmed since ``seen`` (version, newest time) into the Call DNA
     memory, on the event loop (the memory is the screening's). A changed label counts as
     given from then on; the earlier one is forgotten at the next restart."""
     loop = asyncio.get_running_loop()
-    version = await loop.run_in_executor(None, outcome_store.version, db)
+    version = await loop.run_in_executor(executor, outcome_store.version, db)
     if version == seen[0]:
         return seen
-    new = await loop.run_in_executor(None, outcome_store.since, db, seen[1])
+    new = await loop.run_in_executor(executor, outcome_store.since, db, seen[1])
     memory = services.screener.dna.memory
     for _ts, number, profile, fraud in new:
         memory.record_outcome(number, profile, fraud)
@@ -230,7 +241,8 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(reload_state(services), name="reload-state")]
+    reloads = ThreadPoolExecutor(1, thread_name_prefix="callshield-reload")  # the reload task's reads, in order
+    tasks = [asyncio.create_task(reload_state(services, reloads), name="reload-state")]
     if config.monitor.enabled:
         monitor = start_monitor(services)
         if monitor is not None:
@@ -269,5 +281,6 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         if services.writer is not None:
             services.writer.close(config.store.close_timeout)
         if services.control is not None:
-            services.control.store.db.close()
+            reloads.submit(services.control.store.db.close)  # after a route-state refresh still running
+        reloads.shutdown(wait=True)
         log.info("callshield stopped")

@@ -33,7 +33,7 @@ class Serve(CallshieldProcess):
     """CallshieldProcess with an optional RLIMIT_NOFILE (soft, hard) for the child."""
 
     def __init__(self, workdir: Path, config: dict[str, Any], nofile: tuple[int, int] | None = None):
-        super().__init__(workdir, config)
+        super().__init__(workdir, config, env={"PYTHONFAULTHANDLER": "1"})  # a crash leaves every thread's stack in the log
         self.nofile = nofile
 
     def start(self, timeout: float = 20.0) -> "Serve":
@@ -47,7 +47,7 @@ class Serve(CallshieldProcess):
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "callshield", "serve", "--config", str(self.config_path)],
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits),
             )
         wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen")
