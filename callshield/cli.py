@@ -129,7 +129,7 @@ def config_check(config_path: str | None) -> None:
 
 
 def _warn_untrusted_allowlist(config: Config) -> None:
-    """The allow list matches only trusted identities (docs/security-trust.md): say so
+    """The allow list matches only trusted identities (docs/security.md#which-identities-are-trusted): say so
     on stderr while nothing is trusted."""
     warning = allowlist_warning(config.scoring)
     if warning:

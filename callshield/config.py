@@ -152,7 +152,7 @@ class ScoringConfig:
     withheld_repeat_threshold: int = 2
     withheld_anonymous_threshold: int = 4
     trust_verstat_from: list[str] = field(default_factory=list)
-    # Who the allow list believes (callshield.trust, docs/security-trust.md).
+    # Who the allow list believes (callshield.trust, docs/security.md).
     trust_identity_from: list[str] = field(default_factory=list)
     internal_networks: list[str] = field(default_factory=list)
     model: str = "bundled"

@@ -3,7 +3,7 @@
 The deny list matches *every* identity a call presents (caller ID, P-Asserted-Identity,
 From): a fraudster who shows a deny-listed number anywhere is caught. The allow list
 lets a call skip scoring, so it matches only the one identity this module vouches for
-(docs/security-trust.md):
+(docs/security.md#which-identities-are-trusted):
 
 1. never a withheld call, nor one whose STIR/SHAKEN verification a trusted upstream
    says failed;
@@ -50,7 +50,7 @@ def allowlist_warning(scoring: ScoringConfig) -> str | None:
         return None
     return ("no trusted source is configured (scoring.trust_identity_from, scoring.internal_networks, "
             "scoring.trust_verstat_from): allow-list entries will not be honoured until one is; "
-            "see docs/security-trust.md")
+            "see docs/security.md")
 
 
 def trusted_identity(

@@ -139,7 +139,7 @@ FEATURES: list[tuple[str, str]] = [
     ("profile_anonymous_common", "1 if the profile is 'anonymous via a common route' (cannot be told apart)"),
     ("trait_numbers_24h", "distinct caller numbers seen with this route/device trait in 24 h"),
     # lists and outcomes
-    ("allowlisted", "1 if the caller's trusted identity is on the allow list (docs/security-trust.md)"),
+    ("allowlisted", "1 if the caller's trusted identity is on the allow list (docs/security.md#which-identities-are-trusted)"),
     ("denylisted", "1 if any number the call presents (caller ID, P-Asserted-Identity, From) is on the deny list"),
     ("number_confirmed_fraud", "earlier calls from this number confirmed as fraud"),
     ("number_confirmed_genuine", "earlier calls from this number confirmed as genuine"),

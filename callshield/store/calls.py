@@ -56,7 +56,7 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "identity_present": f.identity.present,
         "attestation_level": f.attestation.level or "",
         "attestation_source": f.attestation.source,
-        # Why the allow list could or could not match (docs/security-trust.md).
+        # Why the allow list could or could not match (docs/security.md#which-identities-are-trusted).
         "allow_identity": f.allow_identity.number,
         "allow_trust": f.allow_identity.basis or f.allow_identity.refused,
         "problems": list(f.problems),

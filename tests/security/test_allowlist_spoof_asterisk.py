@@ -6,7 +6,7 @@ INVITE with that number in From and another in P-Asserted-Identity, or withheld,
 ``callshield serve``: once with the suite's configuration (only verstat trusted, so no
 identity is trusted for the allow list) and once with the carrier trunk (127.0.0.0/8,
 where the test phones send from) trusted to assert identities, where only a From equal
-to the asserted identity is allow-listed (docs/security-trust.md).
+to the asserted identity is allow-listed (docs/security.md#which-identities-are-trusted).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Item 1: a caller cannot talk its way onto the allow list (docs/security-trust.md).
+"""Item 1: a caller cannot talk its way onto the allow list (docs/security.md#which-identities-are-trusted).
 
 The finding: with +442079460123 on the allow list, a call with that number in From and
 another in P-Asserted-Identity scored 0, ALLOWLISTED, and so did a withheld call. The
