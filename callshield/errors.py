@@ -42,6 +42,11 @@ class AgiProbe(AgiProtocolError):
     """A connection closed before sending any AGI environment: a TCP health probe."""
 
 
+class AgiSilentPeer(AgiProbe):
+    """A connection that sent nothing at all within ``agi.env_timeout``: a scanner or a
+    stuck peer holding a descriptor, not a call (Asterisk sends its environment at once)."""
+
+
 class StoreError(CallshieldError):
     """The SQLite store cannot be opened or migrated."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from callshield.errors import AgiHangup, AgiProbe, AgiProtocolError, AgiTimeout
+from callshield.errors import AgiHangup, AgiProbe, AgiProtocolError, AgiSilentPeer, AgiTimeout
 
 MAX_ENV_LINES = 200
 MAX_LINE = 64 * 1024
@@ -98,6 +98,8 @@ class AgiSession:
                     name, value = _env_line(line)
                     env[name] = value
         except TimeoutError:
+            if not env:
+                raise AgiSilentPeer(f"sent no AGI environment within {env_timeout}s (agi.env_timeout): cut") from None
             raise AgiProtocolError(f"the AGI environment did not end (no blank line) within {env_timeout}s") from None
         except ValueError:  # a line over the reader's limit
             raise AgiProtocolError(f"an AGI environment line is longer than {MAX_LINE} bytes") from None

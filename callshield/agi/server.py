@@ -23,7 +23,7 @@ from typing import Awaitable, Callable
 from callshield.agi import access_override, access_plans, health, screen
 from callshield.agi.protocol import MAX_LINE, AgiSession
 from callshield.agi.watchdog import SessionSockets
-from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
+from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError, AgiSilentPeer
 from callshield.services import Services
 
 log = logging.getLogger("callshield.agi")
@@ -66,6 +66,8 @@ class AgiServer:
         self._open: dict[asyncio.Task[None], asyncio.BaseTransport] = {}
         self._no_env_yet: dict[asyncio.BaseTransport, None] = {}  # oldest first
         self._warned = 0.0
+        self.cut_silent = 0  # connections that sent no AGI environment within agi.env_timeout
+        self._warned_silent = 0.0
 
     async def start(self) -> asyncio.Server:
         self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, limit=MAX_LINE, backlog=512)
@@ -118,6 +120,18 @@ class AgiServer:
                         " (%d cut so far)%s", len(self._open), self.max_connections, self.cut_idle,
                         "" if victim is not newcomer else "; every other connection is a call in progress, so the new one was cut")
 
+    def _silent_peer(self, peer: object, exc: AgiSilentPeer) -> None:
+        """A connection that sent nothing is no call: count it and say so at most once per
+        10 s, so a scanner holding connections open cannot flood the log."""
+        self.cut_silent += 1
+        now = time.monotonic()
+        if now - self._warned_silent >= 10:
+            self._warned_silent = now
+            log.warning("peer=%s %s (%d such connection(s) cut so far; only Asterisk should connect to this port)",
+                        peer, exc, self.cut_silent)
+        else:
+            log.debug("peer=%s: %s", peer, exc)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.sessions += 1
         task = asyncio.current_task()
@@ -145,6 +159,8 @@ class AgiServer:
                 await handler(session, self.services)
         except AgiHangup as exc:
             log.info("%s: caller hung up during AGI %r: %s", session.context if session else peer, session.script if session else "?", exc)
+        except AgiSilentPeer as exc:
+            self._silent_peer(peer, exc)
         except AgiProbe as exc:
             log.debug("peer=%s: %s", peer, exc)
         except AgiProtocolError as exc:

@@ -78,6 +78,28 @@ async def test_a_connection_that_sends_no_environment_is_cut_after_env_timeout()
 
 
 @pytest.mark.asyncio
+async def test_many_silent_connections_log_one_warning_not_one_error_each(caplog):
+    """A scanner holding connections open must not flood the log (each used to be an
+    ERROR 'AGI protocol error, failing open', although no call was involved)."""
+    config = load_config(None, env={}, overrides={"agi.env_timeout": 0.2, "scoring.model": "rules"})
+    server = AgiServer(Services(config=config, screener=Screener(config)))
+    server.config = dataclasses.replace(config.agi, port=0)
+    await server.start()
+    try:
+        caplog.set_level("DEBUG", logger="callshield.agi")
+        idle = await idle_connections(server.port, 20)
+        await eventually(lambda: server.cut_silent == 20, 5, "20 silent connections cut")
+        for _, writer in idle:
+            writer.close()
+        records = [r for r in caplog.records if r.name == "callshield.agi"]
+        assert [r.levelname for r in records if r.levelno >= 30] == ["WARNING"]
+        assert "sent no AGI environment within 0.2s" in records[0].getMessage()
+        assert server.failures == 0
+    finally:
+        await server.close()
+
+
+@pytest.mark.asyncio
 async def test_over_the_cap_the_oldest_connection_without_environment_is_cut_first():
     config = load_config(None, env={}, overrides={"agi.env_timeout": 30.0, "scoring.model": "rules"})
     server = AgiServer(Services(config=config, screener=Screener(config)), max_connections=10)
