@@ -37,13 +37,6 @@ FREE_TEXT = "plain text on one line only (no control, line-break or invisible fo
 Run = Callable[..., Result]
 
 
-@pytest.fixture(autouse=True)
-def _no_callshield_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CALLSHIELD_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "var" / "callshield.db"
