@@ -373,7 +373,7 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
                                                       "unchanged": c.unchanged, "removed": c.removed, "replace": replace,
                                                       "removed_numbers": change.remove})
         if c.any:
-            store._bump()
+            store.bump_version()
     return change
 
 
@@ -402,7 +402,7 @@ def import_plans(store: RoutingStore, data: bytes, source: str, *, actor: str = 
             p.name: {"new": p.new, "active": p.active, "added": p.counts.added, "changed": p.counts.changed,
                      "unchanged": p.counts.unchanged, "removed": p.counts.removed} for p in change.plans}})
         if change.any:
-            store._bump()
+            store.bump_version()
     return change
 
 

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from callshield.errors import ListError
 from callshield.numbers import NumberIntel
+from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 from callshield.store.lists import normalise
@@ -49,7 +50,7 @@ def import_numbers(db: sqlite_utils.Database, numbers: list[str], source: str, a
         db.conn.executemany("INSERT OR REPLACE INTO dnc (number, source, added_at) VALUES (?, ?, ?)",
                             [(n, source, now) for n in numbers])
         audit(db, actor, "dnc.import", source, {"numbers": len(numbers)})
-        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'lists_version'")
+        versions.bump(db, versions.LISTS)  # PHONE_DNC is read with the lists
     return len(numbers)
 
 

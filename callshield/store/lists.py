@@ -11,6 +11,7 @@ import sqlite_utils
 from callshield.errors import ListError, NumberError
 from callshield.lists import LIST_NAMES, ListSnapshot
 from callshield.numbers import NumberIntel, typed_key
+from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
@@ -34,7 +35,7 @@ def add(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str, r
         db.execute("INSERT OR REPLACE INTO lists (list, number, reason, added_by, added_at) VALUES (?, ?, ?, ?, ?)",
                    [name, key, reason, actor, time.time()])
         audit(db, actor, f"lists.{name}.add", key, {"reason": reason})
-        _bump(db)
+        versions.bump(db, versions.LISTS)
     return key
 
 
@@ -46,7 +47,7 @@ def remove(db: sqlite_utils.Database, intel: NumberIntel, name: str, number: str
         if cur.rowcount == 0:
             raise ListError(f"{key} is not on the {name} list")
         audit(db, actor, f"lists.{name}.remove", key)
-        _bump(db)
+        versions.bump(db, versions.LISTS)
     return key
 
 
@@ -56,8 +57,7 @@ def show(db: sqlite_utils.Database, name: str) -> list[dict[str, Any]]:
 
 
 def version(db: sqlite_utils.Database) -> int:
-    row = db.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()
-    return int(row[0]) if row else 0
+    return versions.current(db, versions.LISTS)
 
 
 def snapshot(db: sqlite_utils.Database) -> ListSnapshot:
@@ -67,7 +67,3 @@ def snapshot(db: sqlite_utils.Database) -> ListSnapshot:
         for row in db.execute("SELECT list, number, reason FROM lists"):
             tables.setdefault(row[0], {})[row[1]] = row[2] or ""
     return ListSnapshot(allow=tables["allow"], deny=tables["deny"], version=v)
-
-
-def _bump(db: sqlite_utils.Database) -> None:
-    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'lists_version'")

@@ -14,11 +14,12 @@ from typing import Any
 import sqlite_utils
 
 from callshield.errors import OutcomeError
+from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
 LABELS = ("fraud", "genuine")
-VERSION_KEY = "outcomes_version"
+VERSION_KEY = versions.OUTCOMES
 
 
 def confirm(db: sqlite_utils.Database, call_id: str, label: str, *, actor: str = "cli", note: str = "",
@@ -38,14 +39,12 @@ def confirm(db: sqlite_utils.Database, call_id: str, label: str, *, actor: str =
                    [call_id, label, time.time() if now is None else now, actor, note])
         audit(db, actor, f"outcomes.{label}", call_id, {"caller": call[0], "dialled": call[2], "note": note,
                                                          "was": old[0] if old else None})
-        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '0')", [VERSION_KEY])
-        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", [VERSION_KEY])
+        versions.bump(db, VERSION_KEY)
     return {"call_id": call_id, "label": label, "caller": call[0], "profile": call[1], "dialled": call[2], "was": old[0] if old else None}
 
 
 def version(db: sqlite_utils.Database) -> int:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [VERSION_KEY]).fetchone()
-    return int(row[0]) if row else 0
+    return versions.current(db, VERSION_KEY)
 
 
 def latest(db: sqlite_utils.Database) -> float:

@@ -19,6 +19,7 @@ from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import NumberError, PinError, RoutingError
 from callshield.numbers import NumberIntel, typed_key
+from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
@@ -89,7 +90,7 @@ class RoutingStore:
                             " VALUES (?, ?, ?, ?, ?, ?)", [key, route, fallback, announcement, label, time.time()])
             audit(self.db, actor, "numbers.set", key, {"route": route, "fallback": fallback, "announcement": announcement,
                                                          "label": label, "was": old})
-            self._bump()
+            self.bump_version()
         return key
 
     def remove_number(self, number: str, actor: str = "cli") -> str:
@@ -101,7 +102,7 @@ class RoutingStore:
             if self.db.execute("DELETE FROM numbers WHERE number = ?", [key]).rowcount == 0:
                 raise RoutingError(f"{key} is not in the numbers table")
             audit(self.db, actor, "numbers.remove", key)
-            self._bump()
+            self.bump_version()
         return key
 
     def numbers(self) -> list[dict[str, Any]]:
@@ -119,7 +120,7 @@ class RoutingStore:
             self.db.execute("INSERT INTO plans (name, description, announcement, slot, active, updated_at) VALUES (?, ?, ?, NULL, 0, ?)",
                             [name, description, announcement, time.time()])
             audit(self.db, actor, "plans.create", name, {"description": description, "announcement": announcement})
-            self._bump()
+            self.bump_version()
 
     def delete_plan(self, ref: str, actor: str = "cli") -> str:
         with transaction(self.db):
@@ -129,7 +130,7 @@ class RoutingStore:
             self.db.execute("DELETE FROM plan_routes WHERE plan = ?", [plan["name"]])
             self.db.execute("DELETE FROM plans WHERE name = ?", [plan["name"]])
             audit(self.db, actor, "plans.delete", plan["name"], {"slot": plan["slot"]})
-            self._bump()
+            self.bump_version()
         return plan["name"]
 
     def set_plan_route(self, ref: str, number: str, destination: str, announcement: str = "", actor: str = "cli") -> str:
@@ -144,7 +145,7 @@ class RoutingStore:
             self.db.execute("INSERT OR REPLACE INTO plan_routes (plan, number, destination, announcement) VALUES (?, ?, ?, ?)",
                             [plan["name"], key, destination, announcement])
             audit(self.db, actor, "plans.route", f"{plan['name']}:{key}", {"destination": destination, "announcement": announcement})
-            self._bump()
+            self.bump_version()
         return key
 
     def remove_plan_route(self, ref: str, number: str, actor: str = "cli") -> str:
@@ -154,7 +155,7 @@ class RoutingStore:
             if self.db.execute("DELETE FROM plan_routes WHERE plan = ? AND number = ?", [plan["name"], key]).rowcount == 0:
                 raise RoutingError(f"dial plan {plan['name']!r} does not route {key}")
             audit(self.db, actor, "plans.unroute", f"{plan['name']}:{key}")
-            self._bump()
+            self.bump_version()
         return key
 
     def load_plan(self, ref: str, slot: int, actor: str = "cli") -> str:
@@ -167,7 +168,7 @@ class RoutingStore:
                 raise RoutingError(f"slot {slot} holds dial plan {holder['name']!r}; unload it first")
             self.db.execute("UPDATE plans SET slot = ?, updated_at = ? WHERE name = ?", [slot, time.time(), plan["name"]])
             audit(self.db, actor, "plans.load", plan["name"], {"slot": slot, "was": plan["slot"]})
-            self._bump()
+            self.bump_version()
         return plan["name"]
 
     def unload_plan(self, ref: str, actor: str = "cli") -> str:
@@ -179,7 +180,7 @@ class RoutingStore:
                 raise RoutingError(f"dial plan {plan['name']!r} is active; revoke it before unloading")
             self.db.execute("UPDATE plans SET slot = NULL, updated_at = ? WHERE name = ?", [time.time(), plan["name"]])
             audit(self.db, actor, "plans.unload", plan["name"], {"slot": plan["slot"]})
-            self._bump()
+            self.bump_version()
         return plan["name"]
 
     def invoke_plan(self, ref: str, actor: str = "cli", now: float | None = None) -> dict[str, Any]:
@@ -192,7 +193,7 @@ class RoutingStore:
             routes = self.db.execute("SELECT count(*) FROM plan_routes WHERE plan = ?", [plan["name"]]).fetchone()[0]
             self.db.execute("UPDATE plans SET active = 1, invoked_at = ?, invoked_by = ? WHERE name = ?", [now, actor, plan["name"]])
             audit(self.db, actor, "plans.invoke", plan["name"], {"slot": plan["slot"], "routes": routes, "was_active": bool(plan["active"])})
-            self._bump()
+            self.bump_version()
         return {**plan, "active": 1, "invoked_at": now, "invoked_by": actor, "routes": routes}
 
     def revoke_plan(self, ref: str, actor: str = "cli") -> dict[str, Any]:
@@ -202,7 +203,7 @@ class RoutingStore:
                 raise RoutingError(f"dial plan {plan['name']!r} is not active")
             self.db.execute("UPDATE plans SET active = 0 WHERE name = ?", [plan["name"]])
             audit(self.db, actor, "plans.revoke", plan["name"], {"slot": plan["slot"], "invoked_at": plan["invoked_at"]})
-            self._bump()
+            self.bump_version()
         return {**plan, "active": 0}
 
     def set_auto(self, ref: str, destination: str | None, actor: str = "cli") -> str:
@@ -215,7 +216,7 @@ class RoutingStore:
             plan = self.plan(ref)
             self.db.execute("UPDATE plans SET auto_for = ?, updated_at = ? WHERE name = ?", [destination, time.time(), plan["name"]])
             audit(self.db, actor, "plans.auto", plan["name"], {"destination": destination, "was": plan.get("auto_for")})
-            self._bump()
+            self.bump_version()
         return plan["name"]
 
     def plan(self, ref: str | int) -> dict[str, Any]:
@@ -260,7 +261,7 @@ class RoutingStore:
                             " VALUES (?, ?, ?, ?, ?, ?, ?)", [key, destination, target, staff, now, override.expires_at, actor])
             audit(self.db, actor, "overrides.set", key, {"destination": destination, "target": target, "staff": staff,
                                                           "expires_at": override.expires_at})
-            self._bump()
+            self.bump_version()
         return override
 
     def cancel_override(self, number: str, actor: str = "cli") -> str:
@@ -269,7 +270,7 @@ class RoutingStore:
             if self.db.execute("DELETE FROM overrides WHERE number = ?", [key]).rowcount == 0:
                 raise RoutingError(f"{key} has no personal override")
             audit(self.db, actor, "overrides.cancel", key)
-            self._bump()
+            self.bump_version()
         return key
 
     def overrides(self, now: float | None = None) -> list[dict[str, Any]]:
@@ -352,8 +353,10 @@ class RoutingStore:
     def version(self) -> int:
         return routes_version(self.db)
 
-    def _bump(self) -> None:
-        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'routes_version'")
+    def bump_version(self) -> None:
+        """Announce a change to the routing tables (serve reloads its route state); call
+        inside the change's transaction. Every method here that changes routing calls it."""
+        versions.bump(self.db, versions.ROUTES)
 
     def _row(self, sql: str, *params: Any) -> dict[str, Any] | None:
         rows = list(self.db.query(sql, list(params)))
@@ -373,8 +376,7 @@ def check_number_row(route: str, fallback: str, announcement: str) -> None:
 
 
 def routes_version(db: sqlite_utils.Database) -> int:
-    row = db.execute("SELECT value FROM meta WHERE key = 'routes_version'").fetchone()
-    return int(row[0]) if row else 0
+    return versions.current(db, versions.ROUTES)
 
 
 def load_state(db: sqlite_utils.Database, now: float | None = None) -> RouteState:
