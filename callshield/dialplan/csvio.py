@@ -332,14 +332,6 @@ def _current_numbers(store: RoutingStore) -> dict[str, tuple[str, str, str, str]
     return {r["number"]: (r["route"] or "", r["fallback"] or "", r["announcement"] or "", r["label"] or "") for r in store.numbers()}
 
 
-def _current_plans(store: RoutingStore) -> tuple[dict[str, dict[str, tuple[str, str]]], set[str]]:
-    current: dict[str, dict[str, tuple[str, str]]] = {name: {} for (name,) in store.db.execute("SELECT name FROM plans")}
-    for plan, number, destination, announcement in store.db.execute("SELECT plan, number, destination, announcement FROM plan_routes"):
-        current.setdefault(plan, {})[number] = (destination or "", announcement or "")
-    active = {name for (name,) in store.db.execute("SELECT name FROM plans WHERE active = 1")}
-    return current, active
-
-
 # -- importing -------------------------------------------------------------------------
 
 def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str = "cli", replace: bool = False,
@@ -354,9 +346,7 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
             # Every routed number, filtered here: an IN (?, ...) list of the numbers to remove
             # could pass SQLite's limit on bound parameters.
             removing = set(change.remove)
-            routed = [(number, plans) for number, plans in db.execute(
-                "SELECT number, group_concat(plan, ', ') FROM (SELECT number, plan FROM plan_routes ORDER BY number, plan)"
-                " GROUP BY number ORDER BY number") if number in removing]
+            routed = [(number, plans) for number, plans in store.plans_by_number().items() if number in removing]
             if routed:
                 raise ImportRejected(source, [f"{number} is not in the file but dial plan(s) {plans} route it; --replace would remove it"
                                               " (remove it from the plans first, or keep it in the file)" for number, plans in routed])
@@ -364,10 +354,8 @@ def import_numbers(store: RoutingStore, data: bytes, source: str, *, actor: str 
             return change
         now = time.time()
         if change.upsert:
-            db.conn.executemany("INSERT OR REPLACE INTO numbers (number, route, fallback, announcement, label, updated_at)"
-                                " VALUES (?, ?, ?, ?, ?, ?)",
-                                [(r.number, r.route, r.fallback, r.announcement, r.label, now) for r in change.upsert])
-        db.conn.executemany("DELETE FROM numbers WHERE number = ?", [(number,) for number in change.remove])
+            store.write_numbers([(r.number, r.route, r.fallback or "", r.announcement or "", r.label or "") for r in change.upsert], now)
+        store.delete_numbers(change.remove)
         c = change.counts
         audit(db, actor, "numbers.import", source, {"rows": len(rows), "added": c.added, "changed": c.changed,
                                                       "unchanged": c.unchanged, "removed": c.removed, "replace": replace,
@@ -383,21 +371,14 @@ def import_plans(store: RoutingStore, data: bytes, source: str, *, actor: str = 
     db = store.db
     with transaction(db):  # the numbers a plan may route must not move under us
         rows = parse_plans(data, source, store.number_key, store.known_numbers(), store.destination)
-        current, active = _current_plans(store)
-        change = plans_change(rows, current, active)
+        change = plans_change(rows, store.routes_by_plan(), store.active_plan_names())
         if dry_run:
             return change
         now = time.time()
         for plan in change.plans:
-            if plan.new:
-                db.execute("INSERT INTO plans (name, description, announcement, slot, active, updated_at) VALUES (?, '', '', NULL, 0, ?)",
-                           [plan.name, now])
-            elif plan.counts.any:
-                db.execute("DELETE FROM plan_routes WHERE plan = ?", [plan.name])
-                db.execute("UPDATE plans SET updated_at = ? WHERE name = ?", [now, plan.name])
-            if plan.new or plan.counts.any:
-                db.conn.executemany("INSERT INTO plan_routes (plan, number, destination, announcement) VALUES (?, ?, ?, ?)",
-                                    [(r.plan, r.number, r.destination, r.announcement) for r in plan.routes])
+            if plan.any:
+                store.write_plan_routes(plan.name, [(r.number, r.destination, r.announcement or "") for r in plan.routes],
+                                        new=plan.new, now=now)
         audit(db, actor, "plans.import", source, {"rows": len(rows), "plans": {
             p.name: {"new": p.new, "active": p.active, "added": p.counts.added, "changed": p.counts.changed,
                      "unchanged": p.counts.unchanged, "removed": p.counts.removed} for p in change.plans}})
@@ -423,7 +404,7 @@ def export_numbers(store: RoutingStore, out: TextIO) -> int:
 
 def export_plans(store: RoutingStore, out: TextIO) -> int:
     """Write every plan's routes as CSV, sorted by plan then number; returns the row count."""
-    rows = list(store.db.execute("SELECT plan, number, destination, announcement FROM plan_routes ORDER BY plan, number"))
+    rows = store.all_plan_routes()
     writer = _writer(out)
     writer.writerow(PLAN_COLUMNS)
     writer.writerows([v or "" for v in row] for row in rows)

@@ -242,6 +242,51 @@ class RoutingStore:
         plan = self.plan(ref)
         return list(self.db.query("SELECT number, destination, announcement FROM plan_routes WHERE plan = ? ORDER BY number", [plan["name"]]))
 
+    # -- whole tables, for CSV import and export -------------------------------------
+    # The writes below change rows only: call them inside transaction(self.db), with
+    # the change's audit entry and bump_version() (dialplan/csvio.py does).
+
+    def routes_by_plan(self) -> dict[str, dict[str, tuple[str, str]]]:
+        """Every plan (those without routes too) -> number -> (destination, announcement)."""
+        current: dict[str, dict[str, tuple[str, str]]] = {name: {} for (name,) in self.db.execute("SELECT name FROM plans")}
+        for plan, number, destination, announcement in self.db.execute("SELECT plan, number, destination, announcement FROM plan_routes"):
+            current.setdefault(plan, {})[number] = (destination or "", announcement or "")
+        return current
+
+    def active_plan_names(self) -> set[str]:
+        return {name for (name,) in self.db.execute("SELECT name FROM plans WHERE active = 1")}
+
+    def plans_by_number(self) -> dict[str, str]:
+        """Every number a dial plan routes -> the names of those plans ("A, B"), by number."""
+        return dict(self.db.execute(
+            "SELECT number, group_concat(plan, ', ') FROM (SELECT number, plan FROM plan_routes ORDER BY number, plan)"
+            " GROUP BY number ORDER BY number"))
+
+    def write_numbers(self, rows: Iterable[tuple[str, str, str, str, str]], now: float) -> None:
+        """Insert or replace numbers: (number, route, fallback, announcement, label) each."""
+        self.db.conn.executemany("INSERT OR REPLACE INTO numbers (number, route, fallback, announcement, label, updated_at)"
+                                 " VALUES (?, ?, ?, ?, ?, ?)", [(*row, now) for row in rows])
+
+    def delete_numbers(self, numbers: Iterable[str]) -> None:
+        self.db.conn.executemany("DELETE FROM numbers WHERE number = ?", [(number,) for number in numbers])
+
+    def write_plan_routes(self, name: str, routes: Iterable[tuple[str, str, str]], *, new: bool, now: float) -> None:
+        """Create the plan ``name`` (``new``: not loaded, not active) or empty its routes,
+        then give it ``routes``: (number, destination, announcement) each."""
+        if new:
+            self.db.execute("INSERT INTO plans (name, description, announcement, slot, active, updated_at) VALUES (?, '', '', NULL, 0, ?)",
+                            [name, now])
+        else:
+            self.db.execute("DELETE FROM plan_routes WHERE plan = ?", [name])
+            self.db.execute("UPDATE plans SET updated_at = ? WHERE name = ?", [now, name])
+        self.db.conn.executemany("INSERT INTO plan_routes (plan, number, destination, announcement) VALUES (?, ?, ?, ?)",
+                                 [(name, *route) for route in routes])
+
+    def all_plan_routes(self) -> list[tuple[str, str, str, str]]:
+        """(plan, number, destination, announcement) of every plan, by plan then number."""
+        return [tuple(row) for row in self.db.execute(  # type: ignore[misc]
+            "SELECT plan, number, destination, announcement FROM plan_routes ORDER BY plan, number")]
+
     # -- overrides -------------------------------------------------------------------
 
     def set_override(self, number: str, destination: str, *, staff: str, target: str = "", hours: float,
