@@ -1006,15 +1006,17 @@ def monitor_status(config_path: str | None, n_events: int) -> None:
 
     Example: callshield monitor status
     """
+    from callshield.store import destinations
+
     config = _load(config_path)
     db = _db(config)
     rows = [[r["destination"], "DOWN" if r["down"] else "up", _iso(r["since"]), "drill" if r["drill"] else "", r["reason"]]
-            for r in db.query("SELECT * FROM destination_state ORDER BY destination")]
+            for r in destinations.states(db)]
     _table(["destination", "state", "since", "", "reason"], rows,
            "no destination has changed state since serve started (all healthy)" if config.monitor.enabled
            else "the AMI monitor is off (monitor.enabled: false)")
     if n_events:
-        events = list(db.query("SELECT * FROM destination_events ORDER BY id DESC LIMIT ?", [n_events]))
+        events = destinations.recent_events(db, n_events)
         if events:
             click.echo("")
             for e in events:

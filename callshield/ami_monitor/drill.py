@@ -40,8 +40,7 @@ from callshield.config import DRILL_NUMBER_FORMATS, Config
 from callshield.dialplan.health import destination_of
 from callshield.errors import CallshieldError
 from callshield.numbers import NumberIntel
-from callshield.store import open_store
-from callshield.store.db import transaction
+from callshield.store import calls as call_store, destinations, drills, open_store
 from callshield.store.routing import RoutingStore
 
 log = logging.getLogger("callshield.drill")
@@ -298,19 +297,16 @@ class Drill:
     def _route_reason(self, uniqueid: str) -> str:
         deadline = time.monotonic() + DECISION_WAIT
         while time.monotonic() < deadline:
-            row = self.db.execute("SELECT route_reason FROM calls WHERE uniqueid = ? ORDER BY ts DESC LIMIT 1", [uniqueid]).fetchone()
-            if row:
-                return row[0]
+            reason = call_store.route_reason_of(self.db, uniqueid)
+            if reason is not None:
+                return reason
             time.sleep(0.05)
         return ""
 
     # -- store ---------------------------------------------------------------------
 
     def _request(self, down: bool) -> int:
-        with transaction(self.db):
-            cur = self.db.execute("INSERT INTO drill_requests (destination, down, requested_at, requested_by) VALUES (?, ?, ?, ?)",
-                                  [self.destination, int(down), time.time(), self.actor])
-            return int(cur.lastrowid)
+        return drills.request(self.db, self.destination, down, self.actor)
 
     def _request_restore(self) -> int:
         """Ask serve to end the simulated failure, retrying a busy store. Synchronous on
@@ -332,17 +328,17 @@ class Drill:
     async def _applied(self, request_id: int) -> float:
         deadline = time.monotonic() + APPLY_TIMEOUT
         while time.monotonic() < deadline:
-            row = self.db.execute("SELECT requested_at, applied_at FROM drill_requests WHERE id = ?", [request_id]).fetchone()
-            if row and row[1] is not None:
-                return row[1] - row[0]
+            timing = drills.timing(self.db, request_id)
+            if timing and timing[1] is not None:
+                return timing[1] - timing[0]
             await asyncio.sleep(0.05)
         raise DrillError(f"no callshield serve with monitor.enabled applied the drill within {APPLY_TIMEOUT:g} s"
                          f" (is serve running on store {self.config.store.path} with the AMI monitor connected?)")
 
     def _state(self) -> tuple[bool, float] | None:
         """The destination's real state as serve recorded it (a drill's mark is not an outage)."""
-        row = self.db.execute("SELECT down, since, drill FROM destination_state WHERE destination = ?", [self.destination]).fetchone()
-        return (bool(row[0]) and not row[2], row[1]) if row else None
+        state = destinations.state_of(self.db, self.destination)
+        return (state[0] and not state[2], state[1]) if state else None
 
     # -- the drill -----------------------------------------------------------------
 

@@ -24,9 +24,7 @@ from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.ami_monitor.detector import Detector, Transition
 from callshield.dialplan.health import Outage, destination_of
 from callshield.services import Services
-from callshield.store import open_store
-from callshield.store.audit import audit
-from callshield.store.db import transaction
+from callshield.store import destinations, drills, open_store
 
 if TYPE_CHECKING:
     import aiohttp
@@ -292,25 +290,20 @@ class Monitor:
 
     def _forget_old_state(self) -> None:
         """At start the health is re-learned from AMI: what an earlier run knew is stale."""
-        with self._db_lock, transaction(self.db):
-            self.db.execute("DELETE FROM destination_state")
+        with self._db_lock:
+            destinations.forget_states(self.db)
 
     def _store_transition(self, t: Transition) -> None:
-        with self._db_lock, transaction(self.db):
-            self.db.execute("INSERT INTO destination_events (ts, destination, state, reason, drill) VALUES (?, ?, ?, ?, ?)",
-                            [t.at, t.destination, t.state, t.reason, int(t.drill)])
-            self.db.execute("INSERT OR REPLACE INTO destination_state (destination, down, since, reason, drill, updated_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)", [t.destination, int(t.state == "down"), t.at, t.reason, int(t.drill), time.time()])
-            audit(self.db, "drill" if t.drill else "monitor", f"monitor.{t.state}", t.destination, {"reason": t.reason})
+        with self._db_lock:
+            destinations.record_transition(self.db, t.destination, t.state, t.reason, t.at, drill=t.drill)
 
     def _pending_drills(self) -> list[tuple[int, str, int, str, float]]:
         with self._db_lock:
-            return [tuple(r) for r in self.db.execute(  # type: ignore[misc]
-                "SELECT id, destination, down, requested_by, requested_at FROM drill_requests WHERE applied_at IS NULL ORDER BY id")]
+            return drills.pending(self.db)
 
     def _drill_applied(self, request_id: int) -> None:
-        with self._db_lock, transaction(self.db):
-            self.db.execute("UPDATE drill_requests SET applied_at = ? WHERE id = ?", [time.time(), request_id])
+        with self._db_lock:
+            drills.mark_applied(self.db, request_id)
 
 
 def _qualified_endpoint(event: dict[str, str]) -> str:

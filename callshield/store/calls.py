@@ -125,6 +125,12 @@ def outcomes(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]
         yield caller_key or None, profile or "", label == "fraud"
 
 
+def route_reason_of(db: sqlite_utils.Database, uniqueid: str) -> str | None:
+    """The ROUTE_REASON of the newest call with this Asterisk uniqueid; None if none is stored yet."""
+    row = db.execute("SELECT route_reason FROM calls WHERE uniqueid = ? ORDER BY ts DESC LIMIT 1", [uniqueid]).fetchone()
+    return row[0] if row else None
+
+
 def get(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:
     rows = list(db.query("SELECT * FROM calls WHERE id = ?", [call_id]))
     return rows[0] if rows else None
