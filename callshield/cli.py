@@ -169,8 +169,7 @@ def score(config_path: str | None, ephemeral: bool) -> None:
     records: list[dict[str, Any]] = []
     bad = _score_stream(sys.stdin, screener, lambda s: None if ephemeral else records.append(call_store.call_record(s)))
     if records:
-        with db.conn:
-            db["calls"].insert_all(records, pk="id", replace=True, batch_size=500)
+        call_store.insert_records(db, records)
     db.close()
     if bad:
         raise click.ClickException(f"{bad} input line(s) could not be scored (see above)")
@@ -300,7 +299,9 @@ def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_pa
         return training.jsonl_lines(data), training.count_lines(data), training.file_summary(data)
     path = db_path or config.store.path
     db = _db(config, path)
-    total = db.execute("SELECT count(*) FROM outcomes o JOIN calls c ON c.id = o.call_id WHERE o.label IN ('fraud', 'genuine')").fetchone()[0]
+    from callshield.store import outcomes as outcome_store
+
+    total = outcome_store.labelled_count(db)
     if not total:
         raise click.ClickException(f"the store at {path} has no calls with a confirmed outcome (fraud or genuine) to train on")
     return training.store_lines(db), total, [{"name": "store", "calls": total}]

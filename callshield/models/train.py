@@ -160,10 +160,9 @@ def store_lines(db: Any) -> Iterator[dict]:
     Only labelled calls are replayed, so the history features see those calls only; with
     few confirmed outcomes they are lower than they were live (see docs/model-card.md).
     """
-    rows = db.execute(
-        "SELECT c.signal, o.label FROM calls c JOIN outcomes o ON o.call_id = c.id"
-        " WHERE o.label IN ('fraud', 'genuine') ORDER BY c.ts, c.id")
-    for signal, label in rows:
+    from callshield.store import outcomes as outcome_store
+
+    for signal, label in outcome_store.labelled_signals(db):
         data = json.loads(signal)
         # outcomes.actor is who confirmed the outcome, not who called: no caller actor here
         data.update(label=label, campaign=f"store_{label}", actor="")

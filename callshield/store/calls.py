@@ -11,6 +11,7 @@ import sqlite_utils
 from callshield.history import Observation
 from callshield.models.memory import CallKeys
 from callshield.screening import Screening
+from callshield.store import outcomes as outcome_store
 
 CALL_COLUMNS = (
     "id", "ts", "uniqueid", "channel", "dialled", "caller_key", "caller_number", "withheld", "score", "status",
@@ -119,16 +120,21 @@ def diverts_since(db: sqlite_utils.Database, since: float) -> Iterator[tuple[flo
 
 
 def outcomes(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]]:
-    """Confirmed outcomes joined to their calls: (caller number, profile, fraud)."""
-    rows = db.execute("SELECT c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id ORDER BY o.ts")
-    for caller_key, profile, label in rows:
-        yield caller_key or None, profile or "", label == "fraud"
+    """Confirmed outcomes joined to their calls: (caller number, profile, fraud); see outcomes.confirmed."""
+    return outcome_store.confirmed(db)
 
 
 def route_reason_of(db: sqlite_utils.Database, uniqueid: str) -> str | None:
     """The ROUTE_REASON of the newest call with this Asterisk uniqueid; None if none is stored yet."""
     row = db.execute("SELECT route_reason FROM calls WHERE uniqueid = ? ORDER BY ts DESC LIMIT 1", [uniqueid]).fetchone()
     return row[0] if row else None
+
+
+def insert_records(db: sqlite_utils.Database, records: list[dict[str, Any]]) -> None:
+    """Store call records (as ``call_record`` makes them) in one transaction, replacing
+    any with the same id: ``callshield score``. serve writes through store/writer.py."""
+    with db.conn:
+        db["calls"].insert_all(records, pk="id", replace=True, batch_size=500)
 
 
 def get(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ within ``store.reload_interval``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import sqlite_utils
 
@@ -57,6 +57,35 @@ def since(db: sqlite_utils.Database, after: float) -> list[tuple[float, str | No
     rows = db.execute("SELECT o.ts, c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id"
                       " WHERE o.ts > ? ORDER BY o.ts", [after])
     return [(ts, caller or None, profile or "", label == "fraud") for ts, caller, profile, label in rows]
+
+
+def confirmed(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]]:
+    """Every confirmed outcome joined to its call, oldest first: (caller number, caller profile, fraud)."""
+    rows = db.execute("SELECT c.caller_key, c.caller_profile, o.label FROM outcomes o JOIN calls c ON c.id = o.call_id ORDER BY o.ts")
+    for caller_key, profile, label in rows:
+        yield caller_key or None, profile or "", label == "fraud"
+
+
+def snapshot(db: sqlite_utils.Database) -> tuple[int, float, list[tuple[str | None, str, bool]]]:
+    """(version, time of the newest, every confirmed outcome) from one read snapshot, so
+    the outcomes learned and the version they make agree (serve's start)."""
+    db.conn.execute("BEGIN")
+    try:
+        return version(db), latest(db), list(confirmed(db))
+    finally:
+        db.conn.rollback()
+
+
+def labelled_count(db: sqlite_utils.Database) -> int:
+    """How many stored calls have a confirmed outcome (fraud or genuine): what training can use."""
+    return db.execute("SELECT count(*) FROM outcomes o JOIN calls c ON c.id = o.call_id WHERE o.label IN ('fraud', 'genuine')").fetchone()[0]
+
+
+def labelled_signals(db: sqlite_utils.Database) -> Iterator[tuple[str, str]]:
+    """(call signal JSON, label) of the stored calls with a confirmed outcome, oldest first."""
+    yield from db.execute(
+        "SELECT c.signal, o.label FROM calls c JOIN outcomes o ON o.call_id = c.id"
+        " WHERE o.label IN ('fraud', 'genuine') ORDER BY c.ts, c.id")
 
 
 def recent(db: sqlite_utils.Database, limit: int = 50) -> list[dict[str, Any]]:
