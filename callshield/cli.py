@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-import time
 from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
@@ -24,7 +23,6 @@ from callshield.config import Config, load_config
 from callshield.dialplan import csvio
 from callshield.display import printable, text_problem
 from callshield.errors import CallshieldError, SignalError
-from callshield.history import CallHistory
 from callshield.lists import LIST_NAMES
 from callshield.numbers import NumberIntel
 from callshield.screening import Screener
@@ -149,28 +147,31 @@ def config_show(config_path: str | None) -> None:
 
 @main.command()
 @config_option
-@click.option("--ephemeral", is_flag=True, help="Keep history in memory only: read nothing from and write nothing to the store's calls.")
+@click.option("--ephemeral", is_flag=True, help="Write nothing to the store: read it (when it exists) as serve does, keep the scored calls in memory only.")
 @domain_errors
 def score(config_path: str | None, ephemeral: bool) -> None:
     """Score call signals from stdin: one JSON object, or JSON Lines in time order.
 
-    Writes one decision JSON per line to stdout. A bad line is reported on stderr with
-    its line number and skipped; the exit code is then 1.
+    Each call is scored by the screener serve runs, built from the store the same way
+    (lists, DNC, route state, recent calls, Call DNA memory, scoring.model). Writes one
+    decision JSON per line to stdout. A bad line is reported on stderr with its line
+    number and skipped; the exit code is then 1.
 
     Example: echo '{"dialled": "+442071234567", "caller_number": "+12025550143"}' | callshield score --ephemeral
     """
+    from callshield.wiring import build_screener  # the model's code: imported by the commands that score
+
     config = _load(config_path)
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, stream=sys.stderr)
-    db = _db(config)
-    history = CallHistory(config.scoring.repeat_window)
-    if not ephemeral:
-        history.replay(call_store.observations_since(db, time.time() - config.scoring.repeat_window))
-    screener = Screener(config, history=history, lists=list_store.snapshot(db))
+    # --ephemeral never creates the store: with none, calls are scored as on an empty one
+    db = None if ephemeral and not os.path.exists(config.store.path) else _db(config)
+    screener = build_screener(config, db).screener  # the one builder, shared with serve and eval
     records: list[dict[str, Any]] = []
     bad = _score_stream(sys.stdin, screener, lambda s: None if ephemeral else records.append(call_store.call_record(s)))
     if records:
         call_store.insert_records(db, records)
-    db.close()
+    if db is not None:
+        db.close()
     if bad:
         raise click.ClickException(f"{bad} input line(s) could not be scored (see above)")
 
@@ -345,10 +346,12 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
 def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None, no_outcomes: bool) -> None:
     """Evaluate a model or the rules on labelled calls; print JSON.
 
-    ROC-AUC, PR-AUC, recall and false-positive rate at the suspicious and high-risk
-    thresholds, recall at 1% FPR, calibration error, per-campaign results, precision at a
-    1-in-500 fraud base rate, and how well caller profiles link calls. With --model rules
-    the same calls are scored by the rules, as serve scores them with scoring.model: rules.
+    The calls are replayed in time order through the screener serve builds, on an
+    empty store, with the model of --model. Measured: ROC-AUC, PR-AUC, recall and
+    false-positive rate at the suspicious and high-risk thresholds, recall at 1% FPR,
+    calibration error, per-campaign results, precision at a 1-in-500 fraud base rate,
+    and how well caller profiles link calls. With --model rules the same calls are
+    scored by the rules, as serve scores them with scoring.model: rules.
 
     Example: callshield eval --data var/heldout.jsonl --model bundled
     """
@@ -362,7 +365,9 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
     if model is None and spec not in ("", "rules"):
         raise click.ClickException(f"no model to evaluate ({spec!r} is not installed); name one with --model, or --model rules")
     lines, total, _ = _corpus_lines(config, data, False, None)
-    corpus = collect(lines, config, total=total, progress=_progress, outcome_delay=float("inf") if no_outcomes else 86400.0)
+    # replayed through the screener serve builds (callshield.wiring), on an empty store, with this model
+    corpus = collect(lines, config, total=total, progress=_progress, outcome_delay=float("inf") if no_outcomes else 86400.0,
+                     model=model)
     t = config.routing.default.thresholds
     thresholds = (t.suspicious, t.high_risk) if t is not None else (75, 85)
     click.echo(json.dumps(evaluate(corpus, model, thresholds=thresholds), indent=2))

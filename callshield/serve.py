@@ -13,7 +13,6 @@ import resource
 import signal
 import sqlite3
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
@@ -21,15 +20,8 @@ from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
 from callshield.dialplan.control import RouteControl
-from callshield.dialplan.policy import DivertCaps
-from callshield.history import CallHistory
-from callshield.models.dna import CallDNA
 from callshield.models.lookup import CachedLookup, HttpLookup
-from callshield.models.memory import HORIZON, CallMemory
-from callshield.models.model import load_model
-from callshield.screening import Screener
 from callshield.services import Services
-from callshield.store import calls as call_store
 from callshield.store import journal as call_journal
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
@@ -38,6 +30,7 @@ from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
 from callshield.trust import allowlist_warning
+from callshield.wiring import build_screener
 
 if TYPE_CHECKING:
     from callshield.ami_monitor.monitor import Monitor
@@ -51,29 +44,17 @@ def build_services(config: Config) -> Services:
     db = open_store(config.store.path, file_mode=config.store.file_mode, dir_mode=config.store.dir_mode)
     try:
         replay_journal(db, config.store.path)
-        now = time.time()
-        history = CallHistory(config.scoring.repeat_window)
-        replayed = history.replay(call_store.observations_since(db, now - config.scoring.repeat_window))
-        memory = CallMemory()
-        remembered = memory.replay(call_store.dna_keys_since(db, now - HORIZON))
-        db.conn.execute("BEGIN")  # one snapshot: the outcomes learned and the version they make
-        outcomes_version, outcomes_upto = outcome_store.version(db), outcome_store.latest(db)
-        for number, profile, fraud in call_store.outcomes(db):
-            memory.record_outcome(number, profile, fraud)
-        db.conn.rollback()
-        screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory),
-                            model=load_model(config.scoring.model), dnc=dnc_store.load(db))
-        for ts, destination in call_store.diverts_since(db, now - DivertCaps.WINDOW):
-            screener.routes.caps.record(destination, ts)
+        built = build_screener(config, db)  # the one builder: `callshield score` and `eval` use it too
     finally:
         db.close()
+    screener = built.screener
     # The serve's own connection for routing changes by phone and the route-state reloads.
     routing = RoutingStore(open_store(config.store.path, migrate=False), screener.intel, screener.routes.configured_numbers(),
                            config.routing.number_dial)
     control = RouteControl(routing, screener.routes)
-    control.load()
+    control.load()  # on the control's connection, logged: the reloads compare against this version
     log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
-             replayed, remembered, screener.lists.version, screener.model.name if screener.model else "rules")
+             built.calls_replayed, built.calls_remembered, screener.lists.version, screener.model.name if screener.model else "rules")
     untrusted = allowlist_warning(config.scoring)
     if untrusted and screener.lists.allow:
         log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)
@@ -81,7 +62,7 @@ def build_services(config: Config) -> Services:
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval,
                         journal=journal).start()
     return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control,
-                    outcomes_version=outcomes_version, outcomes_upto=outcomes_upto)
+                    outcomes_version=built.outcomes_version, outcomes_upto=built.outcomes_upto)
 
 
 def replay_journal(db, store_path: str) -> None:

@@ -1,7 +1,8 @@
 """Replay labelled call signals in time order through the live pipeline.
 
 Training and evaluation see exactly what the live service would have computed: the
-history features of each call come from the calls before it, never after. Confirmed
+screener is the one ``serve`` runs (callshield.wiring.build_screener, on an empty store),
+and the history features of each call come from the calls before it, never after. Confirmed
 outcomes (the labels) feed back into memory only ``outcome_delay`` seconds after the
 call, as repudiation data arrives in real life.
 """
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from callshield.config import Config
+from callshield.decision import Decision
 from callshield.errors import SignalError
-from callshield.lists import ListSnapshot
-from callshield.screening import Screener
+from callshield.screening import RiskModel
 from callshield.signal import CallSignal
+from callshield.wiring import build_screener
 
 DEFAULT_OUTCOME_DELAY = 86400.0
 
@@ -30,16 +32,19 @@ class ReplayRow:
     profile: str
     rule_score: int
     timestamp: float
+    decision: Decision  # what serve would have decided, with ``model`` (None: the rules)
 
 
 def replay(
     lines: Iterable[dict],
     config: Config,
     *,
-    lists: ListSnapshot | None = None,
+    model: RiskModel | None = None,
     outcome_delay: float = DEFAULT_OUTCOME_DELAY,
 ) -> Iterator[ReplayRow]:
-    screener = Screener(config, lists=lists, model=None)
+    """Screen each labelled call, in order, as serve would with ``model`` (None scores
+    with the rules: training needs only the features and the rule score)."""
+    screener = build_screener(config, None, model=model).screener
     pending: list[tuple[float, int, str | None, str, bool]] = []
     last = float("-inf")
     for n, data in enumerate(lines):
@@ -58,4 +63,5 @@ def replay(
         assert dna is not None
         fraud = label == "fraud"
         heapq.heappush(pending, (signal.timestamp + outcome_delay, n, dna.keys.number, dna.profile.profile, fraud))
-        yield ReplayRow(dna.vector, fraud, str(data.get("campaign", "")), str(data.get("actor", "")), dna.profile.profile, screening.rule_score, signal.timestamp)
+        yield ReplayRow(dna.vector, fraud, str(data.get("campaign", "")), str(data.get("actor", "")), dna.profile.profile, screening.rule_score, signal.timestamp,
+                        screening.decision)

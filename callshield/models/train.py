@@ -170,20 +170,21 @@ def store_lines(db: Any) -> Iterator[dict]:
 
 
 def collect(lines: Iterable[dict], config: Config, *, total: int | None = None, progress: Progress | None = None,
-            outcome_delay: float = DEFAULT_OUTCOME_DELAY) -> Corpus:
+            outcome_delay: float = DEFAULT_OUTCOME_DELAY, model: Any | None = None) -> Corpus:
     """Replay labelled signals and keep what training and evaluation need.
 
     Each call's label feeds back into memory ``outcome_delay`` seconds later (as a
-    confirmed outcome would); ``math.inf`` replays with no outcomes at all.
+    confirmed outcome would); ``math.inf`` replays with no outcomes at all. ``model``
+    is the one the replay's screener scores with (evaluation); None, the rules.
     """
-    return collect_many(lines, config, (outcome_delay,), total=total, progress=progress)[0]
+    return collect_many(lines, config, (outcome_delay,), total=total, progress=progress, model=model)[0]
 
 
 def collect_many(lines: Iterable[dict], config: Config, delays: Sequence[float], *, total: int | None = None,
-                 progress: Progress | None = None) -> list[Corpus]:
+                 progress: Progress | None = None, model: Any | None = None) -> list[Corpus]:
     """One pass over ``lines``, replayed in lockstep once per outcome delay."""
     streams = itertools.tee(lines, len(delays))
-    replays = [replay(stream, config, outcome_delay=d) for stream, d in zip(streams, delays)]
+    replays = [replay(stream, config, model=model, outcome_delay=d) for stream, d in zip(streams, delays)]
     width = len(FEATURE_NAMES)
     parts: list[dict[str, list[Any]]] = [{k: [] for k in ("X", "pending", "y", "ts", "campaign", "actor", "profile", "rule")} for _ in delays]
     with _bar(progress, "replaying calls", total) as bar:

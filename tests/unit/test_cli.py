@@ -20,7 +20,9 @@ Run = Callable[..., Result]
 
 @pytest.fixture
 def config_path(config_file: Callable[..., Path], tmp_path: Path) -> Path:
-    return config_file(f"store:\n  path: {tmp_path / 'var' / 'callshield.db'}\n")
+    # `score` runs serve's screener: these tests need the transparent rule scorer's exact
+    # scores (tests/unit/test_one_screener.py checks the bundled model gives serve's decision).
+    return config_file(f"store:\n  path: {tmp_path / 'var' / 'callshield.db'}\nscoring:\n  model: rules\n")
 
 
 @pytest.fixture
