@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from callshield.agi.signal_reader import FIELDS  # noqa: E402  (the wire order of the screen read)
+from tests.support.asterisk_parse import mset as asterisk_mset  # noqa: E402  (MSet's parser, modelled)
 
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
@@ -345,9 +346,7 @@ def asterisk_reply(raw: bytes, call: Call) -> bytes:
         return b"200 result=1\n"
     if words[:1] == ["EXEC"] and len(args) >= 2:
         if args[1].lower() == "mset" and len(args) >= 3:
-            for pair in args[2].split(","):
-                name, _, value = pair.partition("=")
-                call.set_vars[name.strip()] = value
+            call.set_vars.update(asterisk_mset(args[2]))  # commas escaped as Asterisk reads them
         return b"200 result=0\n"
     return b"510 Invalid or unknown command\n"
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from callshield.agi.protocol import AgiSession, quote
+from callshield.agi.encode import quote
+from callshield.agi.protocol import AgiSession
 from callshield.errors import AgiHangup
 
 log = logging.getLogger("callshield.agi.ivr")

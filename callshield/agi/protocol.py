@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from callshield.agi import encode
+from callshield.agi.encode import quote  # noqa: F401  (re-exported: the one quoting rule lives in encode)
 from callshield.errors import AgiHangup, AgiProbe, AgiProtocolError, AgiSilentPeer, AgiTimeout
 
 MAX_ENV_LINES = 200
@@ -44,11 +46,6 @@ def parse_reply(line: str, dropped: int = 0) -> AgiReply:
             end = tail.rfind(")")
             value = tail[1:end] if end > 0 else tail[1:]
     return AgiReply(code, result, value, line, dropped)
-
-
-def quote(value: str) -> str:
-    """Quote one command argument the way Asterisk's AGI argument parser reads it."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _env_line(line: str) -> tuple[str, str]:
@@ -114,9 +111,7 @@ class AgiSession:
         """
         if self.hung_up:
             raise AgiHangup("the channel hung up; no further AGI commands are possible")
-        if "\n" in text or "\r" in text:
-            raise AgiProtocolError("an AGI command must be one line")
-        self.writer.write(text.encode("utf-8", errors="replace") + b"\n")
+        self.writer.write(encode.command(text))
         self.round_trips += 1
         limit = self.command_timeout if timeout is None else timeout
         try:
@@ -176,7 +171,7 @@ class AgiSession:
         return reply.value if reply.result == "1" else None
 
     async def set_variable(self, name: str, value: str) -> None:
-        await self.command(f"SET VARIABLE {name} {quote(value)}")
+        await self.command(encode.set_variable(name, value))
 
     async def close(self) -> None:
         if not self.writer.is_closing():

@@ -1,8 +1,9 @@
 """AGI script ``screen``: score the call pre-answer and set the routing variables.
 
-Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Three
-round trips (never pipelined: see AgiSession.command): read the signalling, set
-RISK_REASONS, set the rest with MSet (ROUTE_ACTION last). The call record is queued for the writer after the reply.
+Dialplan: ``AGI(agi://127.0.0.1:4573/screen,${DDI})`` (the include does this). Two
+round trips (never pipelined: see AgiSession.command): read the signalling, then set
+every variable with one MSet, ROUTE_ACTION last (agi/encode.py escapes the values, so
+RISK_REASONS' commas travel in it). The call record is queued for the writer after the reply.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import logging
 import time
 
 from callshield.agi import dialplan_vars as dv
-from callshield.agi.protocol import AgiSession, quote
+from callshield.agi import encode
+from callshield.agi.protocol import AgiSession
 from callshield.agi.signal_reader import read_signal
 from callshield.services import Services
 from callshield.store.calls import PendingCall
 
 NAME = "screen"
+ORDER = (*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES)  # ROUTE_ACTION last
 log = logging.getLogger("callshield.agi.screen")
 
 
@@ -39,12 +42,9 @@ async def handle(session: AgiSession, services: Services) -> None:
             live = await services.lookup.get(caller.e164)  # at most lookup.budget_ms
             variables[dv.PHONE_ACTIVE] = live.text(live.active)
             variables[dv.PHONE_PREPAID] = live.text(live.prepaid)
-        reasons = variables.pop(dv.RISK_REASONS)
-        order = (*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES)
-        mset = ",".join(f"{name}={variables[name]}" for name in order if name in variables)
-        await session.set_variable(dv.RISK_REASONS, reasons)
+        mset = encode.mset([(name, variables[name]) for name in ORDER if name in variables])
         journaled = services.decided(screening)  # before ROUTE_ACTION reaches Asterisk: survives a killed serve
-        await session.command(f"EXEC MSet {quote(mset)}")
+        await session.command(mset)
         replied = time.perf_counter()
         log.info(
             "%s: score=%d status=%s reasons=%s action=%s route=%s reason=%s",

@@ -24,7 +24,8 @@ import binascii
 import time
 from itertools import islice
 
-from callshield.agi.protocol import AgiSession, quote
+from callshield.agi.encode import quote
+from callshield.agi.protocol import AgiSession
 from callshield.errors import AgiProtocolError
 from callshield.signal import MAX_FIELD_CHARS, MAX_HEADER_NAMES, CallSignal
 
@@ -61,6 +62,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
 SEPARATOR = "|"
 MARK = "#"  # prefixed to every value inside BASE64_ENCODE, so it never encodes nothing
 EXPRESSION = SEPARATOR.join(f"${{BASE64_ENCODE({MARK}{expr})}}" for _, expr in FIELDS)
+COMMAND = f"GET FULL VARIABLE {quote(EXPRESSION)}"  # the same line for every call: built once
 
 
 def encode_reply(values: dict[str, str]) -> str:
@@ -154,7 +156,7 @@ async def read_signal(session: AgiSession) -> tuple[CallSignal, list[str]]:
     garbles is a problem, not a failure: the call is scored on the AGI environment
     (caller ID, dialled number), so lists and policies still apply."""
     try:
-        reply = await session.command(f"GET FULL VARIABLE {quote(EXPRESSION)}")
+        reply = await session.command(COMMAND)
     except AgiProtocolError as exc:
         fields, problems = {}, [f"signalling not read: {exc}"]
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from phonenumbers import carrier as pn_carrier
 import phonenumbers
 
+from callshield.agi import dialplan_vars as dv
 from callshield.numbers import NumberInfo
 
 DNC_REGIONS = frozenset({"US", "CA"})
@@ -48,18 +49,18 @@ class Insights:
 
     def channel_variables(self) -> dict[str, str]:
         return {
-            "PHONE_VOIP": self.voip,
-            "PHONE_RISKY": self.risky,
-            "PHONE_VALID": self.valid,
-            "PHONE_ACTIVE": self.active,
-            "PHONE_STATUS": self.status,
-            "PHONE_CARRIER": self.carrier,
-            "PHONE_COUNTRY": self.country,
-            "PHONE_PREPAID": self.prepaid,
-            "PHONE_LINE_TYPE": self.line_type,
-            "PHONE_DNC": self.do_not_call,
-            "PHONE_FRAUD_SCORE": str(self.fraud_score),
-            "PHONE_RECENT_ABUSE": self.recent_abuse,
+            dv.PHONE_VOIP: self.voip,
+            dv.PHONE_RISKY: self.risky,
+            dv.PHONE_VALID: self.valid,
+            dv.PHONE_ACTIVE: self.active,
+            dv.PHONE_STATUS: self.status,
+            dv.PHONE_CARRIER: self.carrier,
+            dv.PHONE_COUNTRY: self.country,
+            dv.PHONE_PREPAID: self.prepaid,
+            dv.PHONE_LINE_TYPE: self.line_type,
+            dv.PHONE_DNC: self.do_not_call,
+            dv.PHONE_FRAUD_SCORE: str(self.fraud_score),
+            dv.PHONE_RECENT_ABUSE: self.recent_abuse,
         }
 
 
@@ -86,7 +87,8 @@ def carrier_name(info: NumberInfo) -> str:
     if number is None:
         return "N/A"
     name = pn_carrier.name_for_valid_number(number, "en")
-    # Commas would split MSet's arguments in the dialplan.
+    # Not for MSet (agi/encode.py carries commas): the dialplan copies PHONE_CARRIER into the
+    # X-CallShield-Phone header, where a comma would separate two header values.
     return name.replace(",", " ").strip() or "N/A"
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from callshield.agi.signal_reader import FIELDS, SEPARATOR
+from tests.support import asterisk_parse
 
 HOST = "127.0.0.1"
 _serial = itertools.count(1)
@@ -47,11 +48,8 @@ def environment(script: str, caller: str, ddi: str, uniqueid: str) -> bytes:
 
 
 def mset_pairs(line: str) -> dict[str, str]:
-    """``EXEC MSet "A=1,B=2"`` -> {"A": "1", "B": "2"}."""
-    body = line.split(" ", 2)[2].strip()
-    if body.startswith('"') and body.endswith('"'):
-        body = body[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    return dict(pair.partition("=")[::2] for pair in body.split(","))
+    """``EXEC MSet "A=1,B=2\\\\,3"`` -> {"A": "1", "B": "2,3"}, as Asterisk parses it."""
+    return dict(asterisk_parse.mset_line(line))
 
 
 @dataclass

@@ -167,7 +167,7 @@ def test_a_52kb_invite_reply_is_cut_logged_and_the_denylisted_caller_rejected(ca
         peer = run(reply, {"agi_callerid": DENIED})
     assert peer.route_action() == "reject"
     assert "signalling reply over the line limit" in caplog.text
-    assert len(peer.commands) == 3  # GET, SET RISK_REASONS, MSet: the session stayed in step
+    assert len(peer.commands) == 2  # GET, MSet: the session stayed in step
 
 
 @pytest.mark.parametrize("reply", [b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n520 End of proper usage.\n",

@@ -29,6 +29,7 @@ from callshield.serve import build_services
 from callshield.services import Services
 from callshield.store import calls as call_store
 from callshield.store import open_store
+from tests.support import asterisk_parse
 
 DEADLINE = 5.0
 DDI = "+442071234567"
@@ -134,9 +135,9 @@ async def session(port: int, answer: Callable[[str], str | None] = like_asterisk
 
 
 def mset(command: str) -> list[tuple[str, str]]:
-    prefix = 'EXEC MSet "'
-    assert command.startswith(prefix) and command.endswith('"'), command
-    return [tuple(pair.split("=", 1)) for pair in command[len(prefix):-1].split(",")]  # type: ignore[misc]
+    """What Asterisk sets from one ``EXEC MSet`` line (its parsers, modelled)."""
+    assert command.startswith('EXEC MSet "') and command.endswith('"'), command
+    return asterisk_parse.mset_line(command)
 
 
 StartServer = Callable[..., Awaitable[AgiServer]]
@@ -174,21 +175,20 @@ def _agi_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @pytest.mark.asyncio
-async def test_screen_reads_signalling_then_sets_reasons_then_one_mset(server: AgiServer) -> None:
+async def test_screen_reads_signalling_then_sets_every_variable_in_one_mset(server: AgiServer) -> None:
     commands = await session(server.port)
 
     assert commands[0] == f"GET FULL VARIABLE {quote(EXPRESSION)}"
-    assert commands[1] == 'SET VARIABLE RISK_REASONS "INTERNATIONAL"'
-    assert len(commands) == 3
-    variables = mset(commands[2])
-    assert [name for name, _ in variables] == [*dv.PHONE_VARIABLES, *(v for v in dv.DECISION_VARIABLES if v != dv.RISK_REASONS)]
+    assert len(commands) == 2
+    variables = mset(commands[1])
+    assert [name for name, _ in variables] == [*dv.PHONE_VARIABLES, *dv.DECISION_VARIABLES]
     assert variables[-1] == (dv.ROUTE_ACTION, "deliver")
     values = dict(variables)
     assert len(values.pop(dv.CALLSHIELD_CALL_ID)) == 32  # a fresh uuid4 hex
     assert len(values.pop(dv.CALLER_PROFILE)) == 12
     decision = {k: v for k, v in values.items() if not k.startswith("PHONE_")}
     assert decision == {
-        "RISK_SCORE": "20", "RISK_STATUS": "SAFE", "ATTESTATION": "No-TN-Validation", "SPOOF_STATUS": "N/A",
+        "RISK_SCORE": "20", "RISK_STATUS": "SAFE", "RISK_REASONS": "INTERNATIONAL", "ATTESTATION": "No-TN-Validation", "SPOOF_STATUS": "N/A",
         "SPOOF_VERIFIED": "false", "ROUTE": "", "ROUTE_FALLBACK": "", "ROUTE_REASON": "normal", "ANNOUNCEMENT": "", "ROUTE_ACTION": "deliver",
     }
     assert (values["PHONE_VALID"], values["PHONE_STATUS"], values["PHONE_FRAUD_SCORE"]) == ("true", "SAFE", "20")
@@ -276,22 +276,22 @@ async def test_bad_environment_is_logged_and_the_server_carries_on(server: AgiSe
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("answer", "expected_commands", "words"),
+    ("answer", "expected_commands", "applied", "words"),
     [
-        pytest.param(like_asterisk(get=f"HANGUP\n{signalling_reply()}"), ["GET FULL VARIABLE"],
+        pytest.param(like_asterisk(get=f"HANGUP\n{signalling_reply()}"), ["GET FULL VARIABLE"], 1,
                      "the channel hung up; no further AGI commands are possible", id="hangup-before-reply"),
-        pytest.param(like_asterisk(set_variable="511 Command Not Permitted on a dead channel or intercept routine"),
-                     ["GET FULL VARIABLE", "SET VARIABLE RISK_REASONS"], "the channel hung up (511", id="511-reply"),
+        pytest.param(like_asterisk(exec_="511 Command Not Permitted on a dead channel or intercept routine"),
+                     ["GET FULL VARIABLE", "EXEC MSet"], 1, "the channel hung up (511", id="511-reply"),
     ],
 )
 async def test_hangup_ends_the_session_without_route_action(server: AgiServer, caplog: pytest.LogCaptureFixture,
                                                             answer: Callable[[str], str | None], expected_commands: list[str],
-                                                            words: str) -> None:
+                                                            applied: int, words: str) -> None:
     commands = await session(server.port, answer)
 
     assert len(commands) == len(expected_commands)
     assert all(command.startswith(prefix) for command, prefix in zip(commands, expected_commands))
-    assert not any(dv.ROUTE_ACTION in c for c in commands)
+    assert not any(dv.ROUTE_ACTION in c for c in commands[:applied])  # the MSet answered 511 was not applied
     assert "caller hung up during AGI 'screen': " + words in caplog.text
     assert server.failures == 0
 
@@ -311,7 +311,7 @@ async def test_silent_asterisk_hits_the_command_timeout(start_server: StartServe
 async def test_asterisk_refusing_a_command_fails_open(server: AgiServer, caplog: pytest.LogCaptureFixture) -> None:
     commands = await session(server.port, like_asterisk(exec_="510 Invalid or unknown command"))
 
-    assert len(commands) == 3
+    assert len(commands) == 2  # GET, MSet
     assert "AGI protocol error, failing open: Asterisk answered '510 Invalid or unknown command' to 'EXEC MSet" in caplog.text
 
 
