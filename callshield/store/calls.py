@@ -11,7 +11,6 @@ import sqlite_utils
 from callshield.history import Observation
 from callshield.models.memory import CallKeys
 from callshield.screening import Screening
-from callshield.store import outcomes as outcome_store
 
 CALL_COLUMNS = (
     "id", "ts", "uniqueid", "channel", "dialled", "caller_key", "caller_number", "withheld", "score", "status",
@@ -117,11 +116,6 @@ def dna_keys_since(db: sqlite_utils.Database, since: float) -> Iterator[CallKeys
 def diverts_since(db: sqlite_utils.Database, since: float) -> Iterator[tuple[float, str]]:
     """(time, destination) of calls diverted by risk policy since ``since``: the hourly caps."""
     yield from db.execute("SELECT ts, route FROM calls WHERE ts > ? AND route_action = 'divert' ORDER BY ts", [since])
-
-
-def outcomes(db: sqlite_utils.Database) -> Iterator[tuple[str | None, str, bool]]:
-    """Confirmed outcomes joined to their calls: (caller number, profile, fraud); see outcomes.confirmed."""
-    return outcome_store.confirmed(db)
 
 
 def route_reason_of(db: sqlite_utils.Database, uniqueid: str) -> str | None:
