@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Protocol
 
 from callshield.config import Config
@@ -21,7 +22,6 @@ from callshield.dialplan.policy import RoutingTable
 from callshield.facts import CallFacts, derive_facts
 from callshield.history import CallHistory, Observation, Velocity
 from callshield.lists import ListSnapshot
-from callshield.memo import Memo
 from callshield.models.dna import CallDNA, DnaReading
 from callshield.models.insights import Insights, carrier_name, insights
 from callshield.models.reasons import Reason, ScoreResult
@@ -75,7 +75,7 @@ class Screener:
         self.identity_from = networks(config.scoring.trust_identity_from)
         self.internal = networks(config.scoring.internal_networks)
         self.new_id = new_id
-        self._carrier = Memo(carrier_name, 65536)
+        self._carrier = lru_cache(maxsize=65536)(carrier_name)  # LRU: no cliff when full
 
     def screen(self, signal: CallSignal) -> Screening:
         started = time.perf_counter()

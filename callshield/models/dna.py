@@ -7,12 +7,12 @@ and CALLER_PROFILE, reads the memory, extracts the features, then records the ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from callshield.facts import CallFacts
 from callshield.lists import ListSnapshot
 from callshield.models.features import FeatureInput, extract, vector, zone_for
 from callshield import sipheaders
-from callshield.memo import Memo
 from callshield.models.fingerprint import UA_CHARS, HostCache, Profile, profile_of, trait_of, ua_family
 from callshield.models.memory import CallKeys, CallMemory, Recall
 from callshield.signal import CallSignal
@@ -34,8 +34,9 @@ class CallDNA:
         self.memory = CallMemory() if memory is None else memory
         self.common_after = common_after
         self.hosts = HostCache()
-        self.ua_family = Memo(ua_family, 4096)
-        self.zones = Memo(zone_for, 4096)
+        # Memoised per instance (LRU, evicted one at a time): these values repeat call to call.
+        self.ua_family = lru_cache(maxsize=4096)(ua_family)
+        self.zones = lru_cache(maxsize=4096)(zone_for)
 
     def observe(self, signal: CallSignal, facts: CallFacts, lists: ListSnapshot, rule_score: int) -> DnaReading:
         contact = sipheaders.parse_address(signal.contact)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -19,7 +20,6 @@ from phonenumbers import timezone as pn_timezone
 from callshield import sipheaders
 from callshield.facts import CallFacts
 from callshield.lists import ListSnapshot
-from callshield.memo import Memo
 from callshield.models.fingerprint import HostInfo, Profile
 from callshield.models.memory import WINDOWS, Recall
 from callshield.signal import CallSignal
@@ -167,7 +167,7 @@ class FeatureInput:
     rule_score: int
     contact: sipheaders.SipAddress | None
     via_hosts: list[str]
-    hosts: "Memo[str, HostInfo]"
+    hosts: Callable[[str], HostInfo]  # memoised: fingerprint.HostCache
     ua_family: str
     zone: ZoneInfo
 

@@ -23,9 +23,10 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
 
 from callshield import sipheaders
-from callshield.memo import Memo
 from callshield.signal import CallSignal
 
 # Headers that come and go per call (identity and privacy choices, forwarding), not
@@ -64,9 +65,10 @@ class HostInfo:
     network: str  # /24 or /48 for addresses, the lower-cased name otherwise
 
 
-def HostCache(size: int = 16384) -> "Memo[str, HostInfo]":
-    """Memo of host -> HostInfo: carriers' SBC addresses repeat on every call."""
-    return Memo(_host_info, size)
+def HostCache(size: int = 16384) -> Callable[[str], HostInfo]:
+    """host -> HostInfo, memoised (least recently used evicted one at a time): carriers'
+    SBC addresses repeat on every call. One per owner, no module-level cache."""
+    return lru_cache(maxsize=size)(_host_info)
 
 
 def _host_info(host: str) -> HostInfo:
@@ -101,7 +103,7 @@ def ua_family(user_agent: str) -> str:
     return _SPACES_RE.sub(" ", _VERSION_RE.sub(r"\1", user_agent[:UA_CHARS].strip().lower()))[:64]
 
 
-def contact_kind(contact: sipheaders.SipAddress | None, raw: str, hosts: "Memo[str, HostInfo]") -> str:
+def contact_kind(contact: sipheaders.SipAddress | None, raw: str, hosts: Callable[[str], HostInfo]) -> str:
     if contact is None:
         return "none" if not raw else "bad"
     info = hosts(contact.host)
@@ -109,7 +111,7 @@ def contact_kind(contact: sipheaders.SipAddress | None, raw: str, hosts: "Memo[s
     return f"{kind}/{contact.uri_params.get('transport', 'udp').lower()}"
 
 
-def trait_of(signal: CallSignal, contact: sipheaders.SipAddress | None, via_hosts: list[str], hosts: "Memo[str, HostInfo]", ua: str) -> str:
+def trait_of(signal: CallSignal, contact: sipheaders.SipAddress | None, via_hosts: list[str], hosts: Callable[[str], HostInfo], ua: str) -> str:
     upstream = [hosts(h).network for h in via_hosts[1:3]]
     parts = (
         hosts(signal.source_ip).network if signal.source_ip else "",

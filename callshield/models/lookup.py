@@ -20,6 +20,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 import aiohttp
+from cachetools import TTLCache
 
 log = logging.getLogger("callshield.lookup")
 
@@ -73,15 +74,16 @@ class CachedLookup:
         self.budget = budget
         self.ttl = ttl
         self.size = size
-        self._cache: dict[str, tuple[float, LookupResult]] = {}
+        # Answers expire after ``ttl``; when full, the least recently used goes first (one at a time).
+        self._cache: TTLCache[str, LookupResult] = TTLCache(maxsize=size, ttl=ttl, timer=time.monotonic)
         self._inflight: dict[str, asyncio.Task[LookupResult]] = {}
         self.hits = self.misses = self.overruns = self.failures = 0
 
     async def get(self, e164: str) -> LookupResult:
         hit = self._cache.get(e164)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None:
             self.hits += 1
-            return hit[1]
+            return hit
         self.misses += 1
         task = self._inflight.get(e164)
         if task is None:
@@ -106,9 +108,7 @@ class CachedLookup:
             log.warning("number lookup for %s failed: %s", e164, exc)
             result = LookupResult()
         else:
-            if len(self._cache) >= self.size:
-                self._cache.clear()
-            self._cache[e164] = (time.monotonic() + self.ttl, result)
+            self._cache[e164] = result
         finally:
             self._inflight.pop(e164, None)
         return result

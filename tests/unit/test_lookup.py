@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
 from callshield.models.lookup import CachedLookup, HttpLookup, LookupResult
+from tests.support.service import eventually
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
 async def provider():
-    """A real HTTP lookup service; numbers ending 9 answer slowly, ending 0 with a 500."""
+    """A real HTTP lookup service; numbers ending 9 answer only once ``slow`` is set (a
+    provider slower than any budget, on any machine), ending 0 with a 500."""
     hits: list[str] = []
+    slow = asyncio.Event()
 
     async def handle(request: web.Request) -> web.Response:
         number = request.match_info["number"]
         hits.append(number)
         if number.endswith("9"):
-            await asyncio.sleep(0.3)
+            await slow.wait()
         if number.endswith("0"):
             return web.Response(status=500)
         return web.json_response({"active": True, "prepaid": number.endswith("2")})
@@ -36,13 +38,14 @@ async def provider():
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     http = HttpLookup(f"http://127.0.0.1:{port}/v1/{{number}}", timeout=2.0)
-    yield http, hits
+    yield http, hits, slow
+    slow.set()
     await http.close()
     await runner.cleanup()
 
 
 async def test_answers_within_budget_and_caches(provider):
-    http, hits = provider
+    http, hits, _ = provider
     lookup = CachedLookup(http, budget=0.5, ttl=60)
     assert await lookup.get("+447400123452") == LookupResult(True, True)
     assert await lookup.get("+447400123452") == LookupResult(True, True)
@@ -50,20 +53,19 @@ async def test_answers_within_budget_and_caches(provider):
 
 
 async def test_a_slow_provider_costs_at_most_the_budget_then_fills_the_cache(provider):
-    http, hits = provider
+    http, hits, slow = provider
     lookup = CachedLookup(http, budget=0.05, ttl=60)
-    started = time.monotonic()
-    assert await lookup.get("+447400123459") == LookupResult()
-    assert time.monotonic() - started < 0.25
-    assert lookup.overruns == 1
-    deadline = time.monotonic() + 5
-    while "+447400123459" not in lookup._cache and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    # The provider has not answered (it cannot until ``slow`` is set), yet the call gets
+    # its N/A: it paid the budget, not the provider's time. The deadline only stops a hang.
+    assert await asyncio.wait_for(lookup.get("+447400123459"), 10) == LookupResult()
+    assert lookup.overruns == 1 and not slow.is_set() and "+447400123459" in lookup._inflight
+    slow.set()
+    await eventually(lambda: "+447400123459" in lookup._cache, 5, "the late answer in the cache")
     assert await lookup.get("+447400123459") == LookupResult(True, False)
 
 
 async def test_a_failing_provider_gives_na_and_is_logged(provider, caplog):
-    http, _ = provider
+    http, _, _ = provider
     lookup = CachedLookup(http, budget=0.5, ttl=60)
     assert await lookup.get("+447400123450") == LookupResult()
     assert "number lookup for +447400123450 failed" in caplog.text
@@ -71,3 +73,12 @@ async def test_a_failing_provider_gives_na_and_is_logged(provider, caplog):
 
 async def test_text_values():
     assert (LookupResult.text(True), LookupResult.text(False), LookupResult.text(None)) == ("true", "false", "N/A")
+
+
+async def test_a_full_cache_drops_the_least_recent_answer_not_all_of_them(provider):
+    http, hits, _ = provider
+    lookup = CachedLookup(http, budget=0.5, ttl=60, size=2)
+    for number in ("+447400123451", "+447400123452", "+447400123451", "+447400123453"):
+        await lookup.get(number)
+    assert set(lookup._cache) == {"+447400123451", "+447400123453"}
+    assert hits == ["+447400123451", "+447400123452", "+447400123453"]
