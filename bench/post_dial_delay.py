@@ -29,7 +29,7 @@ from callshield.config import load_config  # noqa: E402
 from callshield.screening import Screener  # noqa: E402
 from callshield.signal import CallSignal  # noqa: E402
 from callshield.store.journal import CallJournal  # noqa: E402
-from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision  # noqa: E402
+from tests.support.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision  # noqa: E402
 from tests.support.ami import AmiClient  # noqa: E402
 from tests.conftest import callshield_config  # noqa: E402
 from tests.support.service import CallshieldProcess  # noqa: E402

@@ -10,7 +10,7 @@ from typing import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 
-from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, SandboxUnavailable, provision
+from tests.support.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, SandboxUnavailable, provision
 from tests.support.ami import AmiClient
 from tests.support.service import CallshieldProcess
 from tests.support.sip import SipUAC, SipUAS

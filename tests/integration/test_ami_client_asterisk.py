@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.config import MonitorConfig
-from tests.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, provision
+from tests.support.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, provision
 from tests.support.service import eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]

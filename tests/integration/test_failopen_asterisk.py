@@ -10,10 +10,10 @@ import signal
 
 import pytest
 
-from tests.asterisk import free_port
+from tests.support.asterisk import free_port
 from tests.conftest import callshield_config
 from tests.integration.helpers import header_params
-from tests.support.service import CallshieldProcess, established, wait_until
+from tests.support.service import CallshieldProcess, established, eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -27,7 +27,7 @@ def failed_open(inbound) -> bool:
 
 
 async def wait_established(port: int, timeout: float = 5.0) -> None:
-    await asyncio.to_thread(wait_until, lambda: established(port) > 0, timeout, f"Asterisk to connect to the AGI port {port}")
+    await eventually(lambda: established(port) > 0, timeout, f"Asterisk to connect to the AGI port {port}")
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def test_caller_hanging_up_during_the_agi_session_is_handled(asterisk, ami
     result = await pending
     assert result.final_status == 487
     spare_callshield.signal(signal.SIGCONT)
-    await asyncio.to_thread(wait_until, lambda: "caller hung up during AGI 'screen'" in spare_callshield.log_text(), 5, "the hang-up to be logged")
+    await eventually(lambda: "caller hung up during AGI 'screen'" in spare_callshield.log_text(), 5, "the hang-up to be logged")
     assert agents.calls == []
     # The server is unharmed: the next call is screened normally.
     again = await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller2"])

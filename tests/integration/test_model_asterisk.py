@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.asterisk import free_port
+from tests.support.asterisk import free_port
 from tests.conftest import callshield_config
 from tests.integration.helpers import header_params, pai
 from tests.support.service import CallshieldProcess

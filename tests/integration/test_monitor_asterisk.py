@@ -22,9 +22,9 @@ from typing import Iterator
 import pytest
 import pytest_asyncio
 
-from tests.asterisk import AMI_SECRET, AMI_USER, CALLSHIELD_AMI_USER, Asterisk, Ports, free_port, provision
+from tests.support.asterisk import AMI_SECRET, AMI_USER, CALLSHIELD_AMI_USER, Asterisk, Ports, free_port, provision
 from tests.integration.helpers import route_reason
-from tests.support.service import CallshieldProcess, eventually, wait_until
+from tests.support.service import CallshieldProcess, blocking, eventually
 from tests.support.sip import SipUAS
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
@@ -54,7 +54,7 @@ def monitored(asterisk, tmp_path_factory) -> Iterator[CallshieldProcess]:
     workdir = tmp_path_factory.mktemp("monitored")
     config = monitored_config(workdir, asterisk.ports.ami, free_port())
     proc = CallshieldProcess(workdir, config, env={SECRET_ENV: AMI_SECRET}).start()
-    wait_until(lambda: "AMI connected to" in proc.log_text(), 10, "the monitor to log in to AMI")
+    blocking(eventually(lambda: "AMI connected to" in proc.log_text(), 10, "the monitor to log in to AMI"))
     try:
         yield proc
     finally:

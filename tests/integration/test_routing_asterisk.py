@@ -21,7 +21,7 @@ from callshield.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from tests.integration.helpers import route_reason
-from tests.support.service import wait_until
+from tests.support.service import blocking, eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -38,8 +38,8 @@ class Routing:
     def applied(self) -> None:
         """Wait until the running serve has loaded the store's current route state."""
         version = self.store.version()
-        wait_until(lambda: f"route state v{version} loaded in" in self.callshield.log_text(), 5,
-                   f"serve to load route state v{version}")
+        blocking(eventually(lambda: f"route state v{version} loaded in" in self.callshield.log_text(), 5,
+                            f"serve to load route state v{version}"))
 
     def audit(self, action: str, actor: str | None = None) -> list[dict]:
         sql, params = "SELECT * FROM audit WHERE action = ?", [action]
@@ -293,4 +293,4 @@ async def test_a_plan_announcement_is_played_to_the_caller_before_delivery(aster
     assert 183 in result.statuses()  # early media: the announcement, before anyone answers
     record = callshield.call_record("dialled = ? AND route_reason = ?", [number, f"plan:{plan['name']}"])
     assert record["announcement"] == "tt-weasels"
-    wait_until(lambda: "Playing 'tt-weasels" in asterisk.log_text(), 5, "Asterisk to log the announcement")
+    await eventually(lambda: "Playing 'tt-weasels" in asterisk.log_text(), 5, "Asterisk to log the announcement")

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.integration.helpers import header_params, identity_header, pai
-from tests.support.service import wait_until
+from tests.support.service import blocking, eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -38,7 +38,7 @@ def deny(callshield, number: str, reason: str = "") -> None:
         version = con.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()[0]
     finally:
         con.close()
-    wait_until(lambda: f"lists reloaded: version {version} " in callshield.log_text(), 5, f"serve to load lists version {version}")
+    blocking(eventually(lambda: f"lists reloaded: version {version} " in callshield.log_text(), 5, f"serve to load lists version {version}"))
 
 
 def cli(callshield, *args: str) -> subprocess.CompletedProcess[str]:
@@ -184,7 +184,7 @@ async def test_a_confirmed_fraud_reaches_the_next_call_from_that_number(asterisk
 
     confirmed = cli(callshield, "outcomes", "confirm", call_id, "fraud", "--note", "integration test")
     assert confirmed.returncode == 0, confirmed.stderr
-    wait_until(lambda: "newly confirmed outcome(s) (1 fraud)" in callshield.log_text(), 5, "serve to learn the outcome")
+    await eventually(lambda: "newly confirmed outcome(s) (1 fraud)" in callshield.log_text(), 5, "serve to learn the outcome")
 
     second = await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
     assert second.final_status == 200

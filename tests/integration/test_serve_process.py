@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.service import wait_until
+from tests.support.service import eventually
 
 pytestmark = pytest.mark.asterisk
 
@@ -36,6 +36,6 @@ def test_corrupt_config_is_refused_at_start_with_the_key_named(tmp_path, text, n
 async def test_health_probe_through_asterisk_reports_ok(asterisk, callshield, ami):
     reply = await ami.action("Originate", Channel="Local/s@callshield-health", Application="Wait", Data="1", Async="true")
     assert reply["Response"] == "Success"
-    wait_until(lambda: "callshield health: 'OK' (AGISTATUS=SUCCESS)" in asterisk.log_text(), 5, "the health probe in the Asterisk log")
+    await eventually(lambda: "callshield health: 'OK' (AGISTATUS=SUCCESS)" in asterisk.log_text(), 5, "the health probe in the Asterisk log")
     event = await ami.wait_event(lambda e: e.get("UserEvent") == "CallshieldHealth", 5)
     assert (event["Status"], event["AgiStatus"]) == ("OK", "SUCCESS")

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from tests.asterisk import free_port
-from tests.support.service import CallshieldProcess, port_open, wait_until
+from tests.support.asterisk import free_port
+from tests.support.service import CallshieldProcess, blocking, eventually, port_open
 
 
 def serve_config(workdir: Path, **sections: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +50,7 @@ class Serve(CallshieldProcess):
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
                 preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits),
             )
-        wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen")
+        blocking(eventually(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen"))
         if self.proc.poll() is not None:
             raise RuntimeError(f"callshield serve exited with {self.proc.returncode}:\n{self.log_text()}")
         return self

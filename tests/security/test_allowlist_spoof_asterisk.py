@@ -18,10 +18,10 @@ import sys
 import pytest
 import pytest_asyncio
 
-from tests.asterisk import free_port
+from tests.support.asterisk import free_port
 from tests.conftest import callshield_config
 from tests.integration.helpers import header_params, pai, route_reason
-from tests.support.service import CallshieldProcess, wait_until
+from tests.support.service import CallshieldProcess, blocking, eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -46,7 +46,7 @@ def allow(proc: CallshieldProcess, number: str) -> None:
         version = con.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()[0]
     finally:
         con.close()
-    wait_until(lambda: f"lists reloaded: version {version} " in proc.log_text(), 5, f"serve to load lists version {version}")
+    blocking(eventually(lambda: f"lists reloaded: version {version} " in proc.log_text(), 5, f"serve to load lists version {version}"))
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from callshield.signal import CallSignal
 from callshield.store.calls import call_record
 from tests.security.agi_peer import agi_call
 from tests.security.rig import Serve, serve_config
-from tests.support.service import eventually, wait_until
+from tests.support.service import eventually
 
 
 @pytest.fixture
@@ -91,4 +91,4 @@ async def test_health_probe_of_a_running_serve_whose_store_was_deleted(tmp_path)
         await eventually(lambda: spill.exists() and call.call_id in spill.read_text(), 5, "the call in the spill file")
     finally:
         serve.stop()
-    wait_until(lambda: "deleted or replaced under serve" in serve.log_text(), 1, "the CRITICAL line")
+    await eventually(lambda: "deleted or replaced under serve" in serve.log_text(), 1, "the CRITICAL line")

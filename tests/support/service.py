@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import signal
@@ -12,29 +13,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine, TypeVar
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+T = TypeVar("T")
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "the condition",
                      interval: float = 0.01) -> Any:
-    """``wait_until`` for coroutines: poll without blocking the event loop (the test's SIP
-    phones and AMI readers keep running), fail after ``timeout``."""
+    """Poll ``predicate`` until it returns something truthy (returned), or raise
+    ``TimeoutError`` after ``timeout``: the tests' one wait. Awaited, it keeps the event
+    loop turning (the test's SIP phones and AMI readers go on); sync code runs it with
+    ``blocking``."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -43,6 +35,19 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 5.0, what: s
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def blocking(wait: Coroutine[Any, Any, T]) -> T:
+    """Run ``wait`` (an ``eventually``) to the end from sync code (a fixture, ``start``,
+    ``call_record``), blocking the caller. Under a running loop (a sync helper called
+    from an async test) it runs on a private loop in a worker thread, so its predicate
+    must only read what is safe from another thread: another process's files, ports, logs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, wait).result()
 
 
 def port_open(port: int) -> bool:
@@ -79,7 +84,7 @@ class CallshieldProcess:
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
-        wait_until(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen")
+        blocking(eventually(lambda: self.proc.poll() is not None or port_open(self.port), timeout, "callshield serve to listen"))
         if self.proc.poll() is not None:
             raise RuntimeError(f"callshield serve exited with {self.proc.returncode}:\n{self.log_text()}")
         return self
@@ -126,7 +131,7 @@ class CallshieldProcess:
                 record[key] = json.loads(record[key])
             return record
 
-        return wait_until(find, timeout, f"a call record where {where} {params}")
+        return blocking(eventually(find, timeout, f"a call record where {where} {params}"))
 
 
 def established(port: int) -> int:

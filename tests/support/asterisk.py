@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = "/var/cache/callshield/asterisk-sid"
 MODULE_DIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
 AMI_USER, AMI_SECRET = "callshield-test", "test-only-secret"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import sip
 from tests.support.sip import (
     SipMessage,
     SipParseError,
@@ -429,3 +432,14 @@ def test_parser_never_raises_anything_but_sip_parse_error_on_arbitrary_bytes(dat
 def test_parser_never_raises_anything_but_sip_parse_error_on_damaged_messages(cut: int, insert: bytes, at: int) -> None:
     _check_never_raises_unexpectedly(VALID[:cut])
     _check_never_raises_unexpectedly(VALID[:at] + insert + VALID[at:])
+
+
+def test_the_module_example_names_only_headers_the_dialplan_adds():
+    """The usage example in sip.py's docstring reads X-CallShield-* headers: each one is
+    added by the shipped dialplan, with the parameter the example reads."""
+    dialplan = (Path(__file__).resolve().parents[2] / "asterisk-conf" / "extensions_callshield.conf").read_text()
+    added = dict(re.findall(r"PJSIP_HEADER\(add,(X-CallShield-[\w-]+)\)=(.*)", dialplan))
+    used = re.findall(r'header_params\(inbound\.header\("(X-CallShield-[\w-]+)"\)\)\["(\w+)"\]', sip.__doc__ or "")
+    assert used
+    for name, param in used:
+        assert name in added and f"{param}=" in added[name], (name, param)
