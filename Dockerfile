@@ -14,7 +14,8 @@ RUN apt-get update \
         asterisk asterisk-modules python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
-# callshield into its own virtual environment.
+# callshield into its own virtual environment: the runtime only (no train extra: serve scores
+# with the bundled model through its compiled trees, without LightGBM or numpy).
 COPY pyproject.toml README.md /src/callshield/
 COPY callshield /src/callshield/callshield
 RUN python3 -m venv /opt/callshield \

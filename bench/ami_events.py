@@ -745,7 +745,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         import panoramisk  # noqa: F401
     except ImportError:
-        raise SystemExit("the baseline needs panoramisk: .venv/bin/pip install -e '.[test]'") from None
+        raise SystemExit("the baseline needs panoramisk: .venv/bin/pip install -e '.[bench]' (make bench)") from None
     logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
     logging.getLogger("callshield").setLevel(logging.ERROR)
     print(f"generating {args.events} events...", file=sys.stderr)

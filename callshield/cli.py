@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import getpass
+import importlib.util
 import io
 import json
 import logging
@@ -290,6 +291,15 @@ def _progress(label: str, length: int | None) -> Any:
     return click.progressbar(length=length or 0, label=label, file=sys.stderr, show_pos=True)
 
 
+def _need_train_extra(*modules: str) -> None:
+    """Refuse a training command cleanly when the [train] extra (lightgbm, numpy) is missing:
+    the runtime install (serve, the CLI, scoring with the bundled model) goes without it."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(f"{' and '.join(missing)} not installed; training and evaluation need the train extra: "
+                                   "pip install 'callshield[train]' (in a checkout: make model, or pip install -e '.[train]')")
+
+
 def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_path: str | None) -> tuple[Any, int, list[dict[str, Any]]]:
     """(labelled signal lines in time order, their count, a summary of their source)."""
     from callshield.models import train as training
@@ -327,6 +337,7 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
 
     Example: callshield train --data var/train.jsonl --out var/model.txt --seed 1
     """
+    _need_train_extra("numpy", "lightgbm")
     from callshield.models import train as training
 
     config = _load(config_path)
@@ -355,6 +366,7 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
 
     Example: callshield eval --data var/heldout.jsonl --model bundled
     """
+    _need_train_extra("numpy")
     from callshield.models.evaluate import evaluate
     from callshield.models.model import load_model
     from callshield.models.train import collect

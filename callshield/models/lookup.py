@@ -16,11 +16,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-import aiohttp
 from cachetools import TTLCache
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("callshield.lookup")
 
@@ -41,6 +43,8 @@ class LookupProvider(Protocol):
 
 class HttpLookup:
     def __init__(self, url: str, *, timeout: float, token: str = ""):
+        import aiohttp  # only with lookup.url set: serve without lookups does not load it
+
         self.url = url
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -48,6 +52,8 @@ class HttpLookup:
 
     async def lookup(self, e164: str) -> LookupResult:
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
         async with self._session.get(self.url.replace("{number}", quote(e164))) as resp:
             resp.raise_for_status()
