@@ -83,7 +83,7 @@ sys.path.insert(0, str(ROOT))
 from callshield.ami_monitor.client import AmiClient  # noqa: E402
 from callshield.ami_monitor.monitor import Monitor  # noqa: E402
 from callshield.cli import LOG_FORMAT  # noqa: E402
-from callshield.config import MonitorConfig, load_config  # noqa: E402
+from callshield.config import Config, MonitorConfig, load_config  # noqa: E402
 from callshield.dialplan.policy import SAFE  # noqa: E402
 from callshield.numbers import NumberIntel  # noqa: E402
 from callshield.serve import build_services  # noqa: E402
@@ -544,10 +544,8 @@ def build_rig(tmp: Path) -> Rig:
     return Rig(build_services(config), numbers, tmp / "serve.log")
 
 
-def _on_port(services: Services, port: int) -> Services:
-    config = services.config
-    monitor = dataclasses.replace(config.monitor, port=port)
-    return dataclasses.replace(services, config=dataclasses.replace(config, monitor=monitor))
+def _on_port(config: Config, port: int) -> Config:
+    return dataclasses.replace(config, monitor=dataclasses.replace(config.monitor, port=port))
 
 
 def _wire(monitor: Monitor, on_event: Callable[[dict[str, str]], None], resynced: Callable[[], None]) -> AmiClient:
@@ -605,7 +603,7 @@ class MonitorTally(Tally):
 
 async def run_monitor(rig: Rig, port: int, n: int, timeout: float) -> Tally:
     loop = asyncio.get_running_loop()
-    monitor = Monitor(_on_port(rig.services, port), SECRET)
+    monitor = Monitor(_on_port(rig.services.config, port), rig.services.screener.routes, SECRET)
     tally = MonitorTally(monitor, n, loop.create_future())
     client = _wire(monitor, tally, lambda: setattr(tally, "resynced", True))
     task = asyncio.create_task(client.run())
@@ -675,7 +673,7 @@ async def run_latency(rig: Rig, kind: str, port: int, reps: int, timeout: float)
     loop = asyncio.get_running_loop()
     out = []
     for _ in range(reps):
-        monitor = Monitor(_on_port(rig.services, port), SECRET)
+        monitor = Monitor(_on_port(rig.services.config, port), rig.services.screener.routes, SECRET)
         probe = Probe(monitor, rig.numbers[FAIL_DEST], loop.create_future())
         client = _wire(monitor, probe, lambda: setattr(probe, "resynced", True))
         task = asyncio.create_task(client.run())

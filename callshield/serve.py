@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
 import os
@@ -16,17 +15,20 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
+import sqlite_utils
+
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
 from callshield.dialplan.control import RouteControl
+from callshield.dialplan.policy import RoutingTable
 from callshield.models.lookup import CachedLookup, HttpLookup
 from callshield.services import Services
 from callshield.store import journal as call_journal
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store
 from callshield.store import outcomes as outcome_store
-from callshield.store import open_store
+from callshield.store import open_store, versions
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
 from callshield.trust import allowlist_warning
@@ -40,7 +42,8 @@ log = logging.getLogger("callshield.serve")
 
 def build_services(config: Config) -> Services:
     """Open the store, write in the calls a killed serve journaled but never stored,
-    rebuild in-memory state from it, start the writer."""
+    rebuild in-memory state from it, start the writer; with monitor.enabled, build the
+    AMI monitor (``run`` starts it). Everything is built before the frozen Services."""
     db = open_store(config.store.path, file_mode=config.store.file_mode, dir_mode=config.store.dir_mode)
     try:
         replay_journal(db, config.store.path)
@@ -61,8 +64,9 @@ def build_services(config: Config) -> Services:
     journal = call_journal.CallJournal(config.store.path) if config.store.journal else None
     writer = CallWriter(config.store.path, batch_size=config.store.batch_size, flush_interval=config.store.flush_interval,
                         journal=journal).start()
+    monitor = start_monitor(config, screener.routes) if config.monitor.enabled else None
     return Services(config=config, screener=screener, writer=writer, lookup=build_lookup(config), control=control,
-                    outcomes_version=built.outcomes_version, outcomes_upto=built.outcomes_upto)
+                    monitor=monitor, outcomes_version=built.outcomes_version, outcomes_upto=built.outcomes_upto)
 
 
 def replay_journal(db, store_path: str) -> None:
@@ -113,9 +117,8 @@ def build_lookup(config: Config) -> CachedLookup | None:
 
 
 async def reload_state(services: Services, executor: ThreadPoolExecutor | None = None) -> None:
-    """Swap in a new list snapshot whenever the store's lists_version moves, learn newly
-    confirmed outcomes when outcomes_version moves, and reload the route state whenever
-    routes_version moves (changes from the CLI).
+    """The one poller: every ``store.reload_interval`` read the store's version counters
+    (one query) and reload what moved (``reload_changed``).
 
     Every read runs on ``executor``, one thread: a cancelled await does not stop a read
     already running there, so the connection is closed on that thread too, after it
@@ -124,41 +127,69 @@ async def reload_state(services: Services, executor: ThreadPoolExecutor | None =
     own = executor is None
     executor = executor or ThreadPoolExecutor(1, thread_name_prefix="callshield-reload")
     db = open_store(services.config.store.path, migrate=False)
-    loop = asyncio.get_running_loop()
-    outcomes_seen = (services.outcomes_version, services.outcomes_upto)
+    seen = (services.outcomes_version, services.outcomes_upto)
     try:
         while True:
             await asyncio.sleep(services.config.store.reload_interval)
-            try:
-                version = await loop.run_in_executor(executor, list_store.version, db)
-                if version != services.screener.lists.version:
-                    services.screener.dnc = await loop.run_in_executor(executor, dnc_store.load, db)
-                    services.screener.lists = await loop.run_in_executor(executor, list_store.snapshot, db)
-                    log.info("lists reloaded: version %d (%d allow, %d deny)", version, len(services.screener.lists.allow), len(services.screener.lists.deny))
-            except Exception:
-                log.exception("reloading the deny/allow lists failed; keeping the previous lists")
-            try:
-                outcomes_seen = await learn_outcomes(services, db, outcomes_seen, executor)
-            except Exception:
-                log.exception("reading newly confirmed outcomes failed; they will be read at the next try")
-            if services.control is not None:
-                try:
-                    await loop.run_in_executor(executor, services.control.refresh)
-                except Exception:
-                    log.exception("reloading the route state failed; keeping the previous routes")
+            seen = await poll_once(services, db, seen, executor)
     finally:
         executor.submit(db.close)
         if own:
             executor.shutdown(wait=False)
 
 
-async def learn_outcomes(services: Services, db, seen: tuple[int, float],
-                         executor: ThreadPoolExecutor | None = None) -> tuple[int, float]:
-    """Feed outcomes confirmed since ``seen`` (version, newest time) into the Call DNA
-    memory, on the event loop (the memory is the screening's). A changed label counts as
-    given from then on; the earlier one is forgotten at the next restart."""
+async def poll_once(services: Services, db: sqlite_utils.Database, seen: tuple[int, float],
+                    executor: ThreadPoolExecutor | None = None) -> tuple[int, float]:
+    """One tick of the poller: read every version counter in one query on ``executor``
+    and dispatch to the reloads whose counter moved; returns the outcomes now learned
+    (``seen`` for ``learn_outcomes``). A tick where nothing moved runs that one query."""
     loop = asyncio.get_running_loop()
-    version = await loop.run_in_executor(executor, outcome_store.version, db)
+    try:
+        counters = await loop.run_in_executor(executor, versions.current_all, db)
+    except Exception:
+        log.exception("reading the store's version counters failed; keeping the lists, outcomes and route state in memory")
+        return seen
+    return await reload_changed(services, db, counters, seen, executor)
+
+
+async def reload_changed(services: Services, db: sqlite_utils.Database, counters: dict[str, int], seen: tuple[int, float],
+                         executor: ThreadPoolExecutor | None = None) -> tuple[int, float]:
+    """Swap in a new list snapshot when the lists counter moved, learn newly confirmed
+    outcomes when the outcomes counter moved, and reload the route state when the routes
+    counter moved or an override expired (changes from the CLI). Each reads on
+    ``executor``; a failure is logged and keeps what is in memory."""
+    loop = asyncio.get_running_loop()
+    version = counters[versions.LISTS]
+    if version != services.screener.lists.version:
+        try:
+            services.screener.dnc = await loop.run_in_executor(executor, dnc_store.load, db)
+            services.screener.lists = await loop.run_in_executor(executor, list_store.snapshot, db)
+            log.info("lists reloaded: version %d (%d allow, %d deny)", services.screener.lists.version,
+                     len(services.screener.lists.allow), len(services.screener.lists.deny))
+        except Exception:
+            log.exception("reloading the deny/allow lists failed; keeping the previous lists")
+    if counters[versions.OUTCOMES] != seen[0]:
+        try:
+            seen = await learn_outcomes(services, db, seen, executor, version=counters[versions.OUTCOMES])
+        except Exception:
+            log.exception("reading newly confirmed outcomes failed; they will be read at the next try")
+    if services.control is not None:
+        try:
+            await loop.run_in_executor(executor, services.control.refresh, counters[versions.ROUTES])
+        except Exception:
+            log.exception("reloading the route state failed; keeping the previous routes")
+    return seen
+
+
+async def learn_outcomes(services: Services, db: sqlite_utils.Database, seen: tuple[int, float],
+                         executor: ThreadPoolExecutor | None = None, *, version: int | None = None) -> tuple[int, float]:
+    """Feed outcomes confirmed since ``seen`` (version, newest time) into the Call DNA
+    memory, on the event loop (the memory is the screening's). ``version`` is the
+    outcomes counter as just read (None reads it). A changed label counts as given from
+    then on; the earlier one is forgotten at the next restart."""
+    loop = asyncio.get_running_loop()
+    if version is None:
+        version = await loop.run_in_executor(executor, outcome_store.version, db)
     if version == seen[0]:
         return seen
     new = await loop.run_in_executor(executor, outcome_store.since, db, seen[1])
@@ -169,20 +200,20 @@ async def learn_outcomes(services: Services, db, seen: tuple[int, float],
     return version, max([seen[1], *(ts for ts, *_ in new)])
 
 
-def start_monitor(services: Services) -> "Monitor | None":
-    """The AMI monitor, or None (logged) when its secret is missing: screening carries on
-    without automatic failover and the health probe reports DEGRADED."""
+def start_monitor(config: Config, table: RoutingTable) -> "Monitor | None":
+    """The AMI monitor over ``table``, or None (logged) when its secret is missing:
+    screening carries on without automatic failover and the health probe reports DEGRADED."""
     from callshield.ami_monitor.monitor import Monitor
 
-    config = services.config.monitor
-    secret = os.environ.get(config.secret_env, "")
+    ami = config.monitor
+    secret = os.environ.get(ami.secret_env, "")
     if not secret:
         log.critical("monitor.enabled is true but the environment variable %s (monitor.secret_env) holding the AMI secret"
-                     " of user %r is not set: running WITHOUT the AMI monitor (no automatic failover)", config.secret_env,
-                     config.username)
+                     " of user %r is not set: running WITHOUT the AMI monitor (no automatic failover)", ami.secret_env,
+                     ami.username)
         return None
-    log.info("AMI monitor: %s@%s:%d", config.username, config.host, config.port)
-    return Monitor(services, secret)
+    log.info("AMI monitor: %s@%s:%d", ami.username, ami.host, ami.port)
+    return Monitor(config, table, secret)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -224,11 +255,8 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     reloads = ThreadPoolExecutor(1, thread_name_prefix="callshield-reload")  # the reload task's reads, in order
     tasks = [asyncio.create_task(reload_state(services, reloads), name="reload-state")]
-    if config.monitor.enabled:
-        monitor = start_monitor(services)
-        if monitor is not None:
-            services = dataclasses.replace(services, ami=monitor.client)
-            tasks.append(asyncio.create_task(monitor.run(), name="ami-monitor"))
+    if services.monitor is not None:
+        tasks.append(asyncio.create_task(services.monitor.run(), name="ami-monitor"))
     agi = AgiServer(services)
     if config.agi.watchdog_timeout > 0:
         watchdog = LoopWatchdog(agi.sockets, config.agi.watchdog_timeout)
@@ -262,6 +290,6 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         if services.writer is not None:
             services.writer.close(config.store.close_timeout)
         if services.control is not None:
-            reloads.submit(services.control.store.db.close)  # after a route-state refresh still running
+            reloads.submit(services.control.close)  # after a route-state refresh still running
         reloads.shutdown(wait=True)
         log.info("callshield stopped")

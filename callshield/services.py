@@ -1,10 +1,11 @@
-"""The services object: built once by ``serve`` and handed to every edge (AGI now;
-the AMI monitor and the portal later). No module globals, nothing hidden in config."""
+"""The services object: built once by ``serve`` (``serve.build_services``), complete
+and frozen, and handed to every edge (AGI now, the portal later). No module globals,
+nothing hidden in config, nothing patched in afterwards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from callshield.config import Config
 from callshield.dialplan.control import RouteControl
@@ -12,6 +13,9 @@ from callshield.models.lookup import CachedLookup
 from callshield.screening import Screener
 from callshield.store.calls import PendingCall
 from callshield.store.writer import CallWriter
+
+if TYPE_CHECKING:  # the monitor is loaded only when monitor.enabled
+    from callshield.ami_monitor.monitor import Monitor
 
 
 @dataclass(frozen=True)
@@ -21,8 +25,9 @@ class Services:
     writer: CallWriter | None = None
     lookup: CachedLookup | None = None
     control: RouteControl | None = None
-    # Set by serve when monitor.enabled: anything with ``logged_in`` and ``last_error``.
-    ami: Any = None
+    # The AMI monitor when monitor.enabled and its secret is set (built before this
+    # object, which it does not need); serve runs it, the health probe reads its client.
+    monitor: Monitor | None = None
     # The confirmed outcomes already in the Call DNA memory at start (version, newest time).
     outcomes_version: int = 0
     outcomes_upto: float = 0.0
@@ -44,6 +49,6 @@ class Services:
         problem = self.writer.health_problem() if self.writer is not None else None
         if problem is not None:
             return f"DEGRADED:{problem}"
-        if self.config.monitor.enabled and (self.ami is None or not self.ami.logged_in):
+        if self.config.monitor.enabled and (self.monitor is None or not self.monitor.client.logged_in):
             return "DEGRADED:ami-monitor-not-connected"
         return "OK"

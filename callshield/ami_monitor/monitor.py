@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.ami_monitor.detector import Detector, Transition
 from callshield.dialplan.health import Outage, destination_of
-from callshield.services import Services
+from callshield.dialplan.policy import RoutingTable
+from callshield.config import Config
 from callshield.store import destinations, drills, open_store
 
 if TYPE_CHECKING:
@@ -44,13 +45,17 @@ STALE_DRILL_REQUEST = 30.0
 
 
 class Monitor:
-    def __init__(self, services: Services, secret: str):
-        self.services = services
-        self.config = services.config.monitor
-        self.table = services.screener.routes
+    """Built by ``serve`` before its services object, which holds it (the health probe
+    reads ``client.logged_in``; the portal will ``subscribe``): it is given only what it
+    uses, the config and the routing table it marks destinations down in."""
+
+    def __init__(self, config: Config, table: RoutingTable, secret: str):
+        self.store_config = config.store
+        self.config = config.monitor
+        self.table = table
         self.detector = Detector(self.config, watched=self.watched)
         self.client = AmiClient(self.config, secret, self.on_event, self.on_connected)
-        self.db = open_store(services.config.store.path, migrate=False)
+        self.db = open_store(config.store.path, migrate=False)
         self.subscribers: set[asyncio.Queue[Transition]] = set()
         self.transitions = 0
         self.dropped = 0  # transitions not recorded, posted or handed to a subscriber: queue full
@@ -219,7 +224,7 @@ class Monitor:
     async def _drills(self) -> None:
         """Apply drill requests from ``callshield drill`` (another process) via the store."""
         loop = asyncio.get_running_loop()
-        interval = min(self.services.config.store.reload_interval, 0.5)
+        interval = min(self.store_config.reload_interval, 0.5)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -262,7 +267,7 @@ class Monitor:
                 await loop.run_in_executor(None, self._store_transition, t)
             except Exception:
                 log.exception("recording the %s transition of %s in the store %s failed (routing already follows it)",
-                              t.state, t.destination, self.services.config.store.path)
+                              t.state, t.destination, self.store_config.path)
 
     async def _notify(self) -> None:
         """POST each transition to ``monitor.webhook_url``, one at a time (at most one

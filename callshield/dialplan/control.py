@@ -4,7 +4,8 @@ and the reload of the in-memory route state.
 Store work runs in a worker thread on the serve's own control connection (never on
 the event loop); after a change the new route state is loaded and swapped into the
 routing table at once, so the next call already follows it. Changes made by another
-process (the CLI) are picked up by ``refresh`` on the reload loop.
+process (the CLI) are picked up by ``refresh`` on serve's poller, which passes in the
+routes counter it read with the others.
 """
 
 from __future__ import annotations
@@ -47,17 +48,23 @@ class RouteControl:
         with self._lock:
             self._reload()
 
-    def refresh(self) -> bool:
+    def refresh(self, version: int | None = None) -> bool:
         """Reload the route state if the store's routes_version moved (or an override
-        expired); True when a new state was swapped in."""
+        expired); True when a new state was swapped in. ``version`` is the counter as the
+        caller just read it (serve's poller reads every counter in one query); None reads it."""
         with self._lock:
-            return self._refresh()
+            return self._refresh(version)
 
-    def _refresh(self) -> bool:
+    def close(self) -> None:
+        """Close the store's connection, after a change or reload still running on it."""
+        with self._lock:
+            self.store.close()
+
+    def _refresh(self, version: int | None = None) -> bool:
         state = self.table.state
         now = time.time()
         expired = any(not o.live(now) for o in state.overrides.values())
-        if routes_version(self.store.db) == state.version and not expired:
+        if not expired and (routes_version(self.store.db) if version is None else version) == state.version:
             return False
         self._reload()
         return True

@@ -398,6 +398,10 @@ class RoutingStore:
     def version(self) -> int:
         return routes_version(self.db)
 
+    def close(self) -> None:
+        """Close the store's connection (it owns it: serve opens one for it)."""
+        self.db.close()
+
     def bump_version(self) -> None:
         """Announce a change to the routing tables (serve reloads its route state); call
         inside the change's transaction. Every method here that changes routing calls it."""

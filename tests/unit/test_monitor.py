@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -40,7 +39,7 @@ def services_for(tmp_path: Path, **overrides: object) -> Services:
 @pytest_asyncio.fixture
 async def monitor(tmp_path: Path) -> AsyncIterator[Monitor]:
     services = services_for(tmp_path)
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     yield monitor
     services.writer.close()
     monitor.db.close()
@@ -136,7 +135,7 @@ async def test_each_transition_is_posted_to_the_webhook(tmp_path: Path) -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     services = services_for(tmp_path, **{"monitor.webhook_url": f"http://127.0.0.1:{port}/hook"})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     try:
         monitor.apply([Transition("agents", "down", "why", 5.0, drill=True)])
         await recording(monitor, lambda: got)
@@ -150,7 +149,7 @@ async def test_each_transition_is_posted_to_the_webhook(tmp_path: Path) -> None:
 
 async def test_a_failing_webhook_is_logged_and_recording_goes_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     services = services_for(tmp_path, **{"monitor.webhook_url": "http://127.0.0.1:9/hook", "monitor.webhook_timeout": 0.5})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     try:
         monitor.apply([Transition("agents", "down", "why", 5.0)])
         await recording(monitor, lambda: "webhook http://127.0.0.1:9/hook failed" in caplog.text)
@@ -176,13 +175,13 @@ async def test_a_drill_request_in_the_store_is_applied_and_acknowledged(monitor:
     assert monitor.table.health.outages()[0].drill
 
 
-async def test_health_is_degraded_while_the_monitor_is_not_logged_in(tmp_path: Path) -> None:
-    services = services_for(tmp_path)
+async def test_health_is_degraded_while_the_monitor_is_not_logged_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLSHIELD_AMI_SECRET", "secret")
+    services = services_for(tmp_path)  # with the secret: the services hold a monitor, not yet logged in
     try:
-        monitor = Monitor(services, "secret")
-        with_ami = dataclasses.replace(services, ami=monitor.client)
-        assert with_ami.health() == "DEGRADED:ami-monitor-not-connected"
-        monitor.db.close()
+        assert services.monitor is not None
+        assert services.health() == "DEGRADED:ami-monitor-not-connected"
+        services.monitor.db.close()
     finally:
         services.writer.close()
 
@@ -192,7 +191,7 @@ async def test_a_missing_ami_secret_runs_without_the_monitor_and_says_why(tmp_pa
     monkeypatch.delenv("CALLSHIELD_AMI_SECRET", raising=False)
     services = services_for(tmp_path)
     try:
-        assert start_monitor(services) is None
+        assert services.monitor is None and start_monitor(services.config, services.screener.routes) is None
         assert services.health() == "DEGRADED:ami-monitor-not-connected"
     finally:
         services.writer.close()
@@ -226,7 +225,7 @@ async def test_the_monitor_outlives_a_crash_of_one_of_its_loops(tmp_path: Path, 
     monkeypatch.setattr(monitor_module, "RESTART_DELAY", 0.01)
     monkeypatch.setattr(monitor_module, "TICK", 0.01)
     services = services_for(tmp_path, **{"monitor.port": free_port(), "monitor.backoff_initial": 0.05})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     ticks: list[float] = []
 
     def tick(now: float) -> list[Transition]:
@@ -271,7 +270,7 @@ async def test_a_slow_webhook_does_not_hold_up_the_store(tmp_path: Path) -> None
 
     runner, url = await webhook_server(hook)
     services = services_for(tmp_path, **{"monitor.webhook_url": url, "monitor.webhook_timeout": 30.0})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     try:
         monitor.apply([Transition(name, "down", "why", 5.0) for name in ("agents", "overflow", "london-sbc")])
         await recording(monitor, lambda: events(monitor) == 3 and len(got) == 1, timeout=3.0)
@@ -289,7 +288,7 @@ async def test_a_slow_webhook_does_not_hold_up_the_store(tmp_path: Path) -> None
 async def test_the_webhook_url_is_logged_without_its_credentials_or_query(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     services = services_for(tmp_path, **{"monitor.webhook_url": "http://ops:hunter2@127.0.0.1:9/hook?token=s3cr3t",
                                          "monitor.webhook_timeout": 0.5})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     try:
         monitor.apply([Transition("agents", "down", "why", 5.0)])
         await recording(monitor, lambda: "failed for the down transition of agents" in caplog.text)
@@ -400,7 +399,7 @@ async def test_qualify_events_are_logged_at_info_only_for_watched_destinations(m
 
 async def test_a_drill_that_never_ends_its_failure_is_ended_by_the_monitor(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     services = services_for(tmp_path, **{"monitor.drill_max_seconds": 60.0})
-    monitor = Monitor(services, "secret")
+    monitor = Monitor(services.config, services.screener.routes, "secret")
     try:
         monitor.db.execute("INSERT INTO drill_requests (destination, down, requested_at, requested_by) VALUES ('agents', 1, ?, 'cli:ops')",
                            [time.time()])

@@ -62,7 +62,7 @@ def serve_decisions(config: Config, signals: list[dict[str, Any]]) -> list[dict[
         return [same(services.screener.screen(CallSignal.from_dict(s)).decision) for s in signals]
     finally:
         services.writer.close()
-        services.control.store.db.close()
+        services.control.close()
 
 
 def score_decisions(config_path: Path, signals: list[dict[str, Any]], *args: str) -> list[dict[str, Any]]:
