@@ -43,8 +43,15 @@ def hostile_values() -> list[str]:
     return HOSTILE + ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 24))) for _ in range(20)]
 
 
-async def call(caller, asterisk, ddi, **kwargs):
-    return await caller.invite(("127.0.0.1", asterisk.ports.sip), to_user=ddi, answer_timeout=10.0, **kwargs)
+async def call_through(handler, asterisk, ami, caller, numbers) -> None:
+    """One real call whose screening AGI is ``handler`` (a stand-in server on a free port)."""
+    server, port = await stand_in(handler)
+    await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{port}")
+    try:
+        await caller.invite(("127.0.0.1", asterisk.ports.sip), to_user=numbers["ddi"], answer_timeout=10.0,
+                            from_user=numbers["caller"])
+    finally:
+        server.close()
 
 
 async def stand_in(handler):
@@ -75,12 +82,7 @@ async def test_one_mset_carries_hostile_values_intact_and_adds_no_variable(aster
         for name in [*names, "ROUTE_ACTION"]:
             seen[name] = await get_variable(session, name)
 
-    server, port = await stand_in(handler)
-    await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{port}")
-    try:
-        await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
-    finally:
-        server.close()
+    await call_through(handler, asterisk, ami, caller, numbers)
     assert seen == {**{n: encode.clean(v) for n, v in zip(names, values)}, "ROUTE_ACTION": ""}
 
 
@@ -93,12 +95,7 @@ async def test_set_variable_carries_hostile_values_intact(asterisk, ami, agents,
             await session.set_variable("CS_ENC", value)
             seen.append(await get_variable(session, "CS_ENC"))
 
-    server, port = await stand_in(handler)
-    await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{port}")
-    try:
-        await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
-    finally:
-        server.close()
+    await call_through(handler, asterisk, ami, caller, numbers)
     assert seen == [encode.clean(v) for v in values]
 
 
@@ -118,10 +115,5 @@ async def test_asterisk_reads_the_tail_of_an_overlong_line_as_the_next_command(a
             seen.append((await session.reader.readline()).decode().strip())
         seen.append(await get_variable(session, "CS_TAIL"))
 
-    server, port = await stand_in(handler)
-    await ami.setvar("CALLSHIELD_AGI", f"agi://127.0.0.1:{port}")
-    try:
-        await call(caller, asterisk, numbers["ddi"], from_user=numbers["caller"])
-    finally:
-        server.close()
+    await call_through(handler, asterisk, ami, caller, numbers)
     assert seen == [str(longest), "200 result=0", "510 Invalid or unknown command", None]
