@@ -166,3 +166,66 @@ def test_the_sample_dialplan_has_the_one_line_and_the_include():
     text = read(REPO / "asterisk-conf" / "extensions.sample.conf")
     assert "#include extensions_callshield.conf" in text
     assert "Gosub(callshield-screen,s,1(${EXTEN}))" in text
+
+
+# --- README's layout and docs/architecture.md match the tree ---------------------------------
+
+PACKAGE = REPO / "callshield"
+ARCHITECTURE = DOCS / "architecture.md"
+
+
+def readme_layout_paths() -> list[str]:
+    """Every path of the README's layout block, its indentation (two spaces a level) giving
+    the folder it is in; a line indented past the name column continues a description."""
+    text = read(REPO / "README.md")
+    block = re.search(r"^## Layout\n.*?^```\n(.*?)^```", text, re.S | re.M)
+    assert block, "README.md has no ```-block under ## Layout"
+    paths: list[str] = []
+    parents: list[str] = []
+    for line in block.group(1).splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent >= 8:
+            continue
+        name = line.split()[0]
+        depth = indent // 2
+        parents = parents[:depth]
+        path = "".join(parents) + name
+        paths.append(path)
+        if name.endswith("/"):
+            parents.append(name)
+    return paths
+
+
+def architecture_module_paths() -> list[str]:
+    """The module list of docs/architecture.md: each item that starts with a `callshield/...` path."""
+    return re.findall(r"^- `(callshield/[^`]*)`", read(ARCHITECTURE), re.M)
+
+
+def test_every_path_of_the_readme_layout_exists():
+    paths = readme_layout_paths()
+    assert "callshield/ami_monitor/" in paths and "tests/support/" in paths
+    missing = [p for p in paths if not (REPO / p).exists()]
+    assert not missing, f"README.md's layout names paths that do not exist: {missing}"
+
+
+def test_every_path_of_the_architecture_module_list_exists():
+    paths = architecture_module_paths()
+    assert paths, "docs/architecture.md lists no `callshield/...` modules"
+    missing = [p for p in paths if not (REPO / p).exists()]
+    # The modules an item names inside its folder (`server.py`, `bundled/`) exist there too.
+    for item in re.findall(r"^- `(callshield/[^`]*)`(.*(?:\n  .*)*)", read(ARCHITECTURE), re.M):
+        folder = item[0] if item[0].endswith("/") else item[0].rsplit("/", 1)[0] + "/"
+        missing += [folder + n for n in re.findall(r"`([a-z_]+\.py|[a-z_]+/)`", item[1]) if not (REPO / folder / n).exists()]
+    assert not missing, f"docs/architecture.md names paths that do not exist: {missing}"
+
+
+def test_every_top_level_entry_of_the_package_is_in_the_architecture():
+    entries = sorted(
+        f"callshield/{p.name}/" if p.is_dir() else f"callshield/{p.name}"
+        for p in PACKAGE.iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists())
+        or (p.suffix == ".py" and p.name not in ("__init__.py", "__main__.py"))
+    )
+    named = set(architecture_module_paths())
+    missing = [e for e in entries if e not in named]
+    assert not missing, f"docs/architecture.md's module list does not name: {missing}"
