@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -127,11 +128,20 @@ def _b64json(part: str) -> object:
 
 
 def source_trusted(source_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(source_ip)
-    except ValueError:
+    """Whether the call's SIP source is in one of ``networks`` (the one membership test of
+    every trust setting: verstat, asserted identities, internal networks)."""
+    if not networks:
         return False
-    return any(addr.version == net.version and addr in net for net in networks)
+    addr = _address(source_ip)
+    return addr is not None and any(addr.version == net.version and addr in net for net in networks)
+
+
+@functools.lru_cache(maxsize=4096)  # a handful of SIP peers send every call
+def _address(source_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(source_ip)
+    except ValueError:
+        return None
 
 
 def attestation(identity: IdentityReading, verstat: str | None, verstat_trusted: bool) -> Attestation:

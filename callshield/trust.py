@@ -20,7 +20,6 @@ effect (``allowlist_warning`` says so at start-up, in ``config check`` and ``lis
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -77,10 +76,9 @@ def trusted_identity(
     if len(distinct) > 1:
         return TrustedIdentity(refused=" but ".join(f"{name} {key}" for name, key in shown.items()) + ": the identities differ")
     number = distinct[0]
-    addr = _address(source_ip) if internal or identity_from else None
-    if addr is not None and _within(addr, internal):
+    if stir.source_trusted(source_ip, internal):
         return TrustedIdentity(number, f"from internal network source {source_ip}")
-    if addr is not None and presented.get("P-Asserted-Identity") and _within(addr, identity_from):
+    if presented.get("P-Asserted-Identity") and stir.source_trusted(source_ip, identity_from):
         return TrustedIdentity(number, f"network-asserted by trusted source {source_ip}")
     if attestation.verified and attestation.level == "A":
         orig = passport.orig_tn.lstrip("+") if passport is not None else ""
@@ -89,14 +87,3 @@ def trusted_identity(
         return TrustedIdentity(number, f"STIR/SHAKEN attestation A verified by trusted source {source_ip}")
     return TrustedIdentity(refused=f"{number} is not asserted by a trusted source (source {source_ip or 'unknown'})")
 
-
-@functools.lru_cache(maxsize=4096)  # a handful of SIP peers send every call
-def _address(source_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(source_ip)
-    except ValueError:
-        return None
-
-
-def _within(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, nets: tuple[Network, ...]) -> bool:
-    return any(addr.version == net.version and addr in net for net in nets)
