@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from callshield.config import Config
 from callshield.dialplan.control import RouteControl
 from callshield.models.lookup import CachedLookup
-from callshield.screening import Screener
+from callshield.screening import Screener, Screening
 from callshield.store.calls import PendingCall
 from callshield.store.writer import CallWriter
 

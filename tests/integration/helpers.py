@@ -1,10 +1,16 @@
-"""Builders for the signalling the integration tests send."""
+"""Builders for the signalling the integration tests send, and the real CLI run against
+a running serve."""
 
 from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import subprocess
+import sys
 import time
+
+from tests.support.service import blocking, eventually
 
 
 def b64url(obj: dict) -> str:
@@ -42,3 +48,26 @@ def header_params(value: str | None) -> dict[str, str]:
 def route_reason(inbound) -> str:
     """ROUTE_REASON as a delivered call's X-CallShield-Route header carries it."""
     return header_params(inbound.header("X-CallShield-Route"))["reason"]
+
+
+def cli(proc, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real ``callshield`` command with the running serve's configuration."""
+    return subprocess.run([sys.executable, "-m", "callshield", *args, "--config", str(proc.config_path)],
+                          capture_output=True, text=True, timeout=30, cwd=proc.workdir, input=stdin)
+
+
+def add_to_list(proc, which: str, number: str, reason: str = "") -> None:
+    """``callshield lists add`` through the real CLI, then wait until the running serve has
+    reloaded that lists version."""
+    added = cli(proc, "lists", "add", which, number, "--reason", reason)
+    assert added.returncode == 0, added.stderr
+    con = sqlite3.connect(f"file:{proc.db_path}?mode=ro", uri=True)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()[0]
+    finally:
+        con.close()
+    blocking(eventually(lambda: f"lists reloaded: version {version} " in proc.log_text(), 5, f"serve to load lists version {version}"))
+
+
+def deny(proc, number: str, reason: str = "") -> None:
+    add_to_list(proc, "deny", number, reason)

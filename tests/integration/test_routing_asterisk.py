@@ -10,8 +10,6 @@ routes_version before placing calls.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,7 +18,7 @@ import pytest
 from callshield.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
-from tests.integration.helpers import route_reason
+from tests.integration.helpers import cli, route_reason
 from tests.support.service import blocking, eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
@@ -80,11 +78,6 @@ def plan(routing: Routing, number: str) -> Iterator[dict]:
         store.revoke_plan(name)
     store.unload_plan(name)
     store.delete_plan(name)
-
-
-def cli(callshield, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "callshield", *args, "--config", str(callshield.config_path)],
-                          capture_output=True, text=True, timeout=30, cwd=callshield.workdir, input=stdin)
 
 
 async def call(caller, asterisk, to: str, from_user: str, **kwargs):

@@ -8,14 +8,11 @@ the pre-dial handler from the caller channel's variables, i.e. what Asterisk hol
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 
 import pytest
 
-from tests.integration.helpers import header_params, identity_header, pai
-from tests.support.service import blocking, eventually
+from tests.integration.helpers import cli, deny, header_params, identity_header, pai
+from tests.support.service import eventually
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -27,25 +24,6 @@ async def call(caller, asterisk, ddi, **kwargs):
 
 def risk_of(inbound) -> dict[str, str]:
     return header_params(inbound.header("X-CallShield-Risk"))
-
-
-def deny(callshield, number: str, reason: str = "") -> None:
-    """Deny-list through the real CLI, then wait until the running serve has reloaded."""
-    added = cli(callshield, "lists", "add", "deny", number, "--reason", reason)
-    assert added.returncode == 0, added.stderr
-    con = sqlite3.connect(f"file:{callshield.db_path}?mode=ro", uri=True)
-    try:
-        version = con.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()[0]
-    finally:
-        con.close()
-    blocking(eventually(lambda: f"lists reloaded: version {version} " in callshield.log_text(), 5, f"serve to load lists version {version}"))
-
-
-def cli(callshield, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "callshield", *args, "--config", str(callshield.config_path)],
-        capture_output=True, text=True, timeout=30, cwd=callshield.workdir,
-    )
 
 
 async def test_clean_call_is_scored_and_delivered_to_agents(asterisk, callshield, agents, caller, numbers):

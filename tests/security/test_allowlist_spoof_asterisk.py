@@ -11,17 +11,14 @@ to the asserted identity is allow-listed (docs/security.md#which-identities-are-
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 
 import pytest
 import pytest_asyncio
 
 from tests.support.asterisk import free_port
 from tests.conftest import callshield_config
-from tests.integration.helpers import header_params, pai, route_reason
-from tests.support.service import CallshieldProcess, blocking, eventually
+from tests.integration.helpers import add_to_list, cli, header_params, pai, route_reason
+from tests.support.service import CallshieldProcess
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
 
@@ -30,23 +27,10 @@ OTHER = "+447911555321"  # what the network asserts in the attack
 WITHHELD = dict(from_user="anonymous", from_display="Anonymous")
 
 
-def cli(proc: CallshieldProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "callshield", *args, "--config", str(proc.config_path)],
-                          capture_output=True, text=True, timeout=30, cwd=proc.workdir)
-
-
 def allow(proc: CallshieldProcess, number: str) -> None:
     """Allow-list through the real CLI (once), then wait until the running serve has reloaded."""
-    if number in cli(proc, "lists", "show", "allow").stdout:
-        return
-    added = cli(proc, "lists", "add", "allow", number, "--reason", "head office")
-    assert added.returncode == 0, added.stderr
-    con = sqlite3.connect(f"file:{proc.db_path}?mode=ro", uri=True)
-    try:
-        version = con.execute("SELECT value FROM meta WHERE key = 'lists_version'").fetchone()[0]
-    finally:
-        con.close()
-    blocking(eventually(lambda: f"lists reloaded: version {version} " in proc.log_text(), 5, f"serve to load lists version {version}"))
+    if number not in cli(proc, "lists", "show", "allow").stdout:
+        add_to_list(proc, "allow", number, "head office")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import secrets
 import pytest
 import pytest_asyncio
 
-from tests.integration.test_screen_asterisk import deny
+from tests.integration.helpers import deny
 from tests.support.sip import SipUAC
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.integration.test_screen_asterisk import deny
+from tests.integration.helpers import deny
 from tests.support.sip import SipUAC
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
