@@ -229,3 +229,11 @@ def test_every_top_level_entry_of_the_package_is_in_the_architecture():
     named = set(architecture_module_paths())
     missing = [e for e in entries if e not in named]
     assert not missing, f"docs/architecture.md's module list does not name: {missing}"
+
+
+def test_the_service_unit_in_asterisk_md_is_the_shipped_one():
+    """docs/asterisk.md shows deploy/callshield.service whole: one unit, not two that drift."""
+    unit = read(REPO / "deploy" / "callshield.service")
+    shown = re.search(r"```ini\n(\[Unit\].*?)\n```", read(DOCS / "asterisk.md"), re.S)
+    assert shown is not None
+    assert shown.group(1) == unit[unit.index("[Unit]"):].rstrip("\n")
