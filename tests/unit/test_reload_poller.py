@@ -19,6 +19,7 @@ from callshield.serve import build_services, poll_once, reload_state
 from callshield.services import Services
 from callshield.store import lists as list_store
 from callshield.store import open_store, versions
+from tests.support.service import eventually
 
 DDI = "+442071234567"
 
@@ -123,10 +124,7 @@ def test_the_running_poller_loads_a_list_change_from_another_process(services, c
         list_store.add(other, intel, "deny", "+441614960001", "confirmed fraud")
         other.close()
         try:
-            for _ in range(250):
-                if services.screener.lists.deny:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: services.screener.lists.deny, 5, "the poller to load the new deny list")
         finally:
             poller.cancel()
             with pytest.raises(asyncio.CancelledError):
