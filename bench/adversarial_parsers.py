@@ -33,14 +33,14 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from callshield import sipheaders, stir  # noqa: E402
+from callshield.read import sipheaders, stir  # noqa: E402
 from callshield.agi import protocol, signal_reader  # noqa: E402
 from callshield.config import load_config  # noqa: E402
-from callshield.facts import derive_facts  # noqa: E402
+from callshield.read.facts import derive_facts  # noqa: E402
 from callshield.models import fingerprint  # noqa: E402
-from callshield.numbers import NumberIntel  # noqa: E402
-from callshield.screening import Screener  # noqa: E402
-from callshield.signal import CallSignal  # noqa: E402
+from callshield.read.numbers import NumberIntel  # noqa: E402
+from callshield.screening.screener import Screener  # noqa: E402
+from callshield.read.signal import CallSignal  # noqa: E402
 
 TARGET_US = 1000.0
 DDI = "+442071234567"

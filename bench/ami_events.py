@@ -85,7 +85,7 @@ from callshield.ami_monitor.monitor import Monitor  # noqa: E402
 from callshield.cli import LOG_FORMAT  # noqa: E402
 from callshield.config import Config, MonitorConfig, load_config  # noqa: E402
 from callshield.dialplan.policy import SAFE  # noqa: E402
-from callshield.numbers import NumberIntel  # noqa: E402
+from callshield.read.numbers import NumberIntel  # noqa: E402
 from callshield.serve import build_services  # noqa: E402
 from callshield.services import Services  # noqa: E402
 from callshield.store import open_store  # noqa: E402

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from callshield.config import load_config  # noqa: E402
-from callshield.screening import Screener  # noqa: E402
-from callshield.signal import CallSignal  # noqa: E402
+from callshield.screening.screener import Screener  # noqa: E402
+from callshield.read.signal import CallSignal  # noqa: E402
 from callshield.store.journal import CallJournal  # noqa: E402
 from tests.support.asterisk import AMI_SECRET, AMI_USER, Asterisk, Ports, free_port, provision  # noqa: E402
 from tests.support.ami import AmiClient  # noqa: E402

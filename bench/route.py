@@ -49,11 +49,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from callshield.config import Config, load_config  # noqa: E402
-from callshield.dialplan.control import RouteControl  # noqa: E402
-from callshield.dialplan.health import Outage, TrunkHealth  # noqa: E402
+from callshield.manage.routing import RouteControl  # noqa: E402
+from callshield.dialplan.destination_health import Outage, TrunkHealth  # noqa: E402
 from callshield.dialplan.policy import HIGH_RISK, SAFE, SUSPICIOUS, DivertCaps, Policy, RouteDecision, RoutingTable  # noqa: E402
 from callshield.dialplan.state import NumberRoute, Override, PlanRoute, RouteState  # noqa: E402
-from callshield.numbers import NumberIntel  # noqa: E402
+from callshield.read.numbers import NumberIntel  # noqa: E402
 from callshield.store import open_store  # noqa: E402
 from callshield.store.routing import RoutingStore  # noqa: E402
 

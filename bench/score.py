@@ -3,7 +3,7 @@
 
 Run:  .venv/bin/python bench/score.py [--calls N] [--model PATH|bundled] [--json]
 
-Side by side, on the same simulated calls (callshield.models.simulate, seed 3):
+Side by side, on the same simulated calls (callshield.training.simulate, seed 3):
 
 - ``features+fast``: Call DNA features (``CallDNA.observe``: trait, profile, memory,
   145 features) plus the compiled model's score (``score(reading, explain=False)``);
@@ -43,12 +43,12 @@ import numpy as np  # noqa: E402
 
 from callshield.config import load_config  # noqa: E402
 from callshield.dialplan.policy import SAFE  # noqa: E402
-from callshield.facts import derive_facts  # noqa: E402
-from callshield.history import Observation  # noqa: E402
+from callshield.read.facts import derive_facts  # noqa: E402
+from callshield.screening.history import Observation  # noqa: E402
 from callshield.models.explain import reasons_from  # noqa: E402
 from callshield.models.model import load_model  # noqa: E402
-from callshield.screening import Screener  # noqa: E402
-from callshield.signal import CallSignal  # noqa: E402
+from callshield.screening.screener import Screener  # noqa: E402
+from callshield.read.signal import CallSignal  # noqa: E402
 
 TARGETS = {"features+fast": (150.0, 1000.0), "screen>=SUSPICIOUS": (None, 2000.0)}
 CPU = 0
@@ -68,7 +68,7 @@ def _settle() -> None:
 
 
 def _calls(n: int, seed: int, fraud_share: float) -> list[CallSignal]:
-    from callshield.models.simulate import simulate
+    from callshield.training.simulate import simulate
 
     signals = []
     for data in simulate(n, seed, fraud_share=fraud_share):

@@ -21,19 +21,19 @@ import yaml
 
 from callshield import __version__
 from callshield.config import Config, load_config
-from callshield.dialplan import csvio
+from callshield.manage import routing_csv as csvio
 from callshield.display import printable, text_problem
 from callshield.errors import CallshieldError, SignalError
-from callshield.lists import LIST_NAMES
-from callshield.numbers import NumberIntel
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.screening.lists import LIST_NAMES
+from callshield.read.numbers import NumberIntel
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 from callshield.store import calls as call_store
 from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.audit import recent as recent_audit
 from callshield.store.routing import SCOPES, RoutingStore
-from callshield.trust import allowlist_warning
+from callshield.read.trust import allowlist_warning
 
 DEFAULT_CONFIG = "callshield.yaml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -302,7 +302,7 @@ def _need_train_extra(*modules: str) -> None:
 
 def _corpus_lines(config: Config, data: tuple[str, ...], from_store: bool, db_path: str | None) -> tuple[Any, int, list[dict[str, Any]]]:
     """(labelled signal lines in time order, their count, a summary of their source)."""
-    from callshield.models import train as training
+    from callshield.training import train as training
 
     if from_store == bool(data):
         raise click.UsageError("give either --data FILE (one or more) or --from-store")
@@ -338,7 +338,7 @@ def train(config_path: str | None, data: tuple[str, ...], from_store: bool, db_p
     Example: callshield train --data var/train.jsonl --out var/model.txt --seed 1
     """
     _need_train_extra("numpy", "lightgbm")
-    from callshield.models import train as training
+    from callshield.training import train as training
 
     config = _load(config_path)
     lines, total, sources = _corpus_lines(config, data, from_store, db_path)
@@ -367,9 +367,9 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
     Example: callshield eval --data var/heldout.jsonl --model bundled
     """
     _need_train_extra("numpy")
-    from callshield.models.evaluate import evaluate
+    from callshield.training.evaluate import evaluate
     from callshield.models.model import load_model
-    from callshield.models.train import collect
+    from callshield.training.train import collect
 
     config = _load(config_path)
     spec = config.scoring.model if model_spec is None else model_spec
@@ -400,8 +400,8 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
 
     Example: callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
     """
-    from callshield.models.simulate import simulate, write_jsonl
-    from callshield.signal import parse_timestamp
+    from callshield.training.simulate import simulate, write_jsonl
+    from callshield.read.signal import parse_timestamp
 
     try:
         start_ts = parse_timestamp(start)

@@ -152,7 +152,7 @@ class ScoringConfig:
     withheld_repeat_threshold: int = 2
     withheld_anonymous_threshold: int = 4
     trust_verstat_from: list[str] = field(default_factory=list)
-    # Who the allow list believes (callshield.trust, docs/security.md).
+    # Who the allow list believes (callshield.read.trust, docs/security.md).
     trust_identity_from: list[str] = field(default_factory=list)
     internal_networks: list[str] = field(default_factory=list)
     model: str = "bundled"
@@ -397,7 +397,7 @@ class Config:
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
-        from callshield.numbers import NumberIntel, typed_key
+        from callshield.read.numbers import NumberIntel, typed_key
 
         intel = NumberIntel(self.scoring.home_country)
         seen: dict[str, str] = {}

@@ -20,7 +20,7 @@ import sqlite_utils
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import Config
-from callshield.dialplan.control import RouteControl
+from callshield.manage.routing import RouteControl
 from callshield.dialplan.policy import RoutingTable
 from callshield.models.lookup import CachedLookup, HttpLookup
 from callshield.services import Services
@@ -31,7 +31,7 @@ from callshield.store import outcomes as outcome_store
 from callshield.store import open_store, versions
 from callshield.store.routing import RoutingStore
 from callshield.store.writer import CallWriter
-from callshield.trust import allowlist_warning
+from callshield.read.trust import allowlist_warning
 from callshield.wiring import build_screener
 
 if TYPE_CHECKING:

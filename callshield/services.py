@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from callshield.config import Config
-from callshield.dialplan.control import RouteControl
+from callshield.manage.routing import RouteControl
 from callshield.models.lookup import CachedLookup
-from callshield.screening import Screener, Screening
+from callshield.screening.screener import Screener, Screening
 from callshield.store.calls import PendingCall
 from callshield.store.writer import CallWriter
 

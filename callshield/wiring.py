@@ -27,11 +27,11 @@ import sqlite_utils
 
 from callshield.config import Config
 from callshield.dialplan.policy import DivertCaps
-from callshield.history import CallHistory
+from callshield.screening.history import CallHistory
 from callshield.models.dna import CallDNA
 from callshield.models.memory import HORIZON, CallMemory
 from callshield.models.model import load_model
-from callshield.screening import RiskModel, Screener
+from callshield.screening.screener import RiskModel, Screener
 from callshield.store import calls as call_store
 from callshield.store import dnc as dnc_store
 from callshield.store import lists as list_store

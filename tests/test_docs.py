@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from callshield.agi import dialplan_vars
+from callshield.dialplan import variables as dialplan_vars
 from callshield.config import ROUTE_ACTIONS, Config, load_config
 from callshield.models.reasons import REASON_CODES
 

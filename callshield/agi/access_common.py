@@ -8,14 +8,14 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.agi.ivr import Ivr
 from callshield.agi.protocol import AgiSession
 from callshield.config import AccessConfig
-from callshield.dialplan.control import RouteControl
+from callshield.manage.routing import RouteControl
 from callshield.dialplan.pins import verify_pin
 from callshield.errors import PinError, RoutingError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.services import Services
 from callshield.store.routing import RoutingStore
 

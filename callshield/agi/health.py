@@ -8,7 +8,7 @@ the AMI monitor is down: Services.health, docs/operations.md#health-probe.
 
 from __future__ import annotations
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.agi.protocol import AgiSession
 from callshield.services import Services
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.agi import encode
 from callshield.agi.protocol import AgiSession
 from callshield.agi.signal_reader import read_signal

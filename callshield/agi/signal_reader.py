@@ -27,7 +27,7 @@ from itertools import islice
 from callshield.agi.encode import quote
 from callshield.agi.protocol import AgiSession
 from callshield.errors import AgiProtocolError
-from callshield.signal import MAX_FIELD_CHARS, MAX_HEADER_NAMES, CallSignal
+from callshield.read.signal import MAX_FIELD_CHARS, MAX_HEADER_NAMES, CallSignal
 
 VIA_HOPS = 4
 HEADER_MAX = 4096  # Asterisk's PJSIP_HEADER reads a header into a 4 KB buffer: longer ones read empty

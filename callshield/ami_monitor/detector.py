@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal, Mapping
 
 from callshield.config import MonitorConfig
-from callshield.dialplan.health import destination_of
+from callshield.dialplan.destination_health import destination_of
 
 MAX_DESTINATIONS = 10_000
 MAX_CONTACTS = 64  # per destination

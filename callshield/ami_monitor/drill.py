@@ -37,9 +37,9 @@ import phonenumbers
 from callshield.ami_monitor.client import AmiActionError, AmiClient, AmiError, AmiTimeout
 from callshield.ami_monitor.detector import channel_destination
 from callshield.config import DRILL_NUMBER_FORMATS, Config
-from callshield.dialplan.health import destination_of
+from callshield.dialplan.destination_health import destination_of
 from callshield.errors import CallshieldError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import calls as call_store, destinations, drills, open_store
 from callshield.store.routing import RoutingStore
 

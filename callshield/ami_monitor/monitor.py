@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from callshield.ami_monitor.client import AmiActionError, AmiClient
 from callshield.ami_monitor.detector import Detector, Transition
-from callshield.dialplan.health import Outage, destination_of
+from callshield.dialplan.destination_health import Outage, destination_of
 from callshield.dialplan.policy import RoutingTable
 from callshield.config import Config
 from callshield.store import destinations, drills, open_store

@@ -11,9 +11,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from callshield.config import NumberPolicy, RoutingConfig, StatusAction, Thresholds
-from callshield.dialplan.health import TrunkHealth
+from callshield.dialplan.destination_health import TrunkHealth
 from callshield.dialplan.state import RouteState
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 
 SAFE, SUSPICIOUS, HIGH_RISK = "SAFE", "SUSPICIOUS", "HIGH_RISK"
 BLOCKING = ("reject", "announce_hangup")

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from callshield.facts import CallFacts
-from callshield.lists import ListSnapshot
+from callshield.read.facts import CallFacts
+from callshield.screening.lists import ListSnapshot
 from callshield.models.features import FeatureInput, extract, vector, zone_for
-from callshield import sipheaders
+from callshield.read import sipheaders
 from callshield.models.fingerprint import UA_CHARS, HostCache, Profile, profile_of, trait_of, ua_family
 from callshield.models.memory import CallKeys, CallMemory, Recall
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 
 COMMON_AFTER = 50  # distinct numbers in 24 h that make a route trait "common"
 

@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-from callshield import sipheaders
-from callshield.facts import CallFacts
-from callshield.lists import ListSnapshot
+from callshield.read import sipheaders
+from callshield.read.facts import CallFacts
+from callshield.screening.lists import ListSnapshot
 from callshield.models.fingerprint import HostInfo, Profile
 from callshield.models.memory import WINDOWS, Recall
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 
 NAN = float("nan")
 _WIN = ("1m", "10m", "1h", "24h")

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from callshield import sipheaders
-from callshield.signal import CallSignal
+from callshield.read import sipheaders
+from callshield.read.signal import CallSignal
 
 # Headers that come and go per call (identity and privacy choices, forwarding), not
 # with the sender's SIP stack: left out of the header-order shape.

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from phonenumbers import carrier as pn_carrier
 import phonenumbers
 
-from callshield.agi import dialplan_vars as dv
-from callshield.numbers import NumberInfo
+from callshield.dialplan import variables as dv
+from callshield.read.numbers import NumberInfo
 
 DNC_REGIONS = frozenset({"US", "CA"})
 # phonenumbers' line types as the convention names them; "Landline-or-Wireless" (US

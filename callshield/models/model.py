@@ -48,7 +48,7 @@ def meta_path(path: Path | str) -> Path:
 
 class Calibration:
     """Raw score -> probability by linear interpolation between monotone points,
-    constant beyond the ends (the isotonic fit of callshield.models.train)."""
+    constant beyond the ends (the isotonic fit of callshield.training.train)."""
 
     def __init__(self, x: Sequence[float], y: Sequence[float]):
         xs, ys = [float(v) for v in x], [float(v) for v in y]

@@ -7,9 +7,9 @@ It is the documented fallback whenever no trained model is loaded.
 from __future__ import annotations
 
 from callshield.config import RuleWeights, ScoringConfig
-from callshield.facts import CallFacts
-from callshield.history import Velocity
-from callshield.lists import ListSnapshot
+from callshield.read.facts import CallFacts
+from callshield.screening.history import Velocity
+from callshield.screening.lists import ListSnapshot
 from callshield.models.reasons import Reason, ScoreResult, strongest
 
 
@@ -26,7 +26,7 @@ class RuleScorer:
     def score(self, facts: CallFacts, velocity: Velocity, lists: ListSnapshot) -> ScoreResult:
         w = self.weights
         denied = lists.denied(*facts.numbers)  # any identity the call presents
-        trusted = facts.allow_identity  # only the one callshield can trust (callshield.trust)
+        trusted = facts.allow_identity  # only the one callshield can trust (callshield.read.trust)
         allowed = lists.allowed(trusted.number)
         if allowed and not denied:
             detail = f"{allowed} ({trusted.basis}) is on the allow list: {lists.allow[allowed] or 'no reason given'}"

@@ -8,9 +8,9 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from callshield.history import Observation
+from callshield.screening.history import Observation
 from callshield.models.memory import CallKeys
-from callshield.screening import Screening
+from callshield.screening.screener import Screening
 
 CALL_COLUMNS = (
     "id", "ts", "uniqueid", "channel", "dialled", "caller_key", "caller_number", "withheld", "score", "status",

@@ -10,7 +10,7 @@ import time
 import sqlite_utils
 
 from callshield.errors import ListError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction

@@ -38,7 +38,7 @@ from callshield.store.calls import CALL_COLUMNS, row_of
 if TYPE_CHECKING:
     import sqlite_utils
 
-    from callshield.screening import Screening
+    from callshield.screening.screener import Screening
 
 log = logging.getLogger("callshield.store")
 ROTATE_EVERY = 2000

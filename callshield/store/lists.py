@@ -9,8 +9,8 @@ from typing import Any
 import sqlite_utils
 
 from callshield.errors import ListError, NumberError
-from callshield.lists import LIST_NAMES, ListSnapshot
-from callshield.numbers import NumberIntel, typed_key
+from callshield.screening.lists import LIST_NAMES, ListSnapshot
+from callshield.read.numbers import NumberIntel, typed_key
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction

@@ -18,7 +18,7 @@ from callshield.config import NUMBER_DIAL, SOUND_NAME_RE, AccessConfig, dial_str
 from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import NumberError, PinError, RoutingError
-from callshield.numbers import NumberIntel, typed_key
+from callshield.read.numbers import NumberIntel, typed_key
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
@@ -244,7 +244,7 @@ class RoutingStore:
 
     # -- whole tables, for CSV import and export -------------------------------------
     # The writes below change rows only: call them inside transaction(self.db), with
-    # the change's audit entry and bump_version() (dialplan/csvio.py does).
+    # the change's audit entry and bump_version() (manage/routing_csv.py does).
 
     def routes_by_plan(self) -> dict[str, dict[str, tuple[str, str]]]:
         """Every plan (those without routes too) -> number -> (destination, announcement)."""

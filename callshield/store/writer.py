@@ -25,7 +25,7 @@ from callshield.store.calls import INSERT_CALL, PendingCall, row_of
 from callshield.store.db import create_private, open_store
 
 if TYPE_CHECKING:
-    from callshield.screening import Screening
+    from callshield.screening.screener import Screening
     from callshield.store.journal import CallJournal
 
 log = logging.getLogger("callshield.store")

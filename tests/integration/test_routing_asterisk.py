@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from tests.integration.helpers import cli, route_reason

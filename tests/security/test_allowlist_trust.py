@@ -21,12 +21,12 @@ from click.testing import CliRunner
 from callshield.cli import main
 from callshield.config import Config, ScoringConfig, load_config
 from callshield.errors import ConfigError
-from callshield.lists import ListSnapshot
+from callshield.screening.lists import ListSnapshot
 from callshield.models.model import load_model
-from callshield.numbers import NumberIntel
-from callshield.screening import Screener, Screening
-from callshield.signal import CallSignal
-from callshield.trust import allowlist_warning
+from callshield.read.numbers import NumberIntel
+from callshield.screening.screener import Screener, Screening
+from callshield.read.signal import CallSignal
+from callshield.read.trust import allowlist_warning
 
 DDI = "+442071234567"
 OURS = "+442079460123"  # on the allow list: the organisation's own number

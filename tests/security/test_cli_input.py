@@ -2,7 +2,7 @@
 
 Each test is one behaviour, through click's CliRunner on a config whose store lives in
 tmp_path: numbers longer than E.164 allows are refused everywhere a number is taken
-(one check: callshield.numbers.typed_key); free text with control characters is refused
+(one check: callshield.read.numbers.typed_key); free text with control characters is refused
 and stored text is printed escaped (one rule: callshield.display); a YAML key written
 twice is refused with its line; a CSV with only the required columns imports; the store
 and the directories made for it are created owner-only. A refused input leaves the store
@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 
 from callshield.cli import main
 from callshield.config import load_config
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore

@@ -16,7 +16,7 @@ import pytest
 
 from callshield.config import load_config
 from callshield.serve import build_services
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 from callshield.store.calls import call_record
 from tests.security.agi_peer import agi_call
 from tests.security.rig import Serve, serve_config

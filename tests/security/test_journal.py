@@ -11,8 +11,8 @@ import time
 import pytest
 
 from callshield.config import load_config
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 from callshield.store import journal as call_journal
 from callshield.store import open_store
 from callshield.store.calls import PendingCall, call_record, get

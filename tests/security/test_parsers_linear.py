@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callshield import sipheaders
+from callshield.read import sipheaders
 from callshield.agi import signal_reader
 from callshield.models import fingerprint
-from callshield.signal import MAX_FIELD_CHARS
+from callshield.read.signal import MAX_FIELD_CHARS
 
 _spec = importlib.util.spec_from_file_location("adversarial_parsers", Path(__file__).resolve().parents[2] / "bench" / "adversarial_parsers.py")
 bench = importlib.util.module_from_spec(_spec)

@@ -23,8 +23,8 @@ from callshield.agi import screen
 from callshield.agi.protocol import MAX_LINE, AgiSession
 from callshield.agi.signal_reader import FIELDS, encode_reply
 from callshield.config import ROUTE_ACTIONS, load_config
-from callshield.lists import ListSnapshot
-from callshield.screening import Screener
+from callshield.screening.lists import ListSnapshot
+from callshield.screening.screener import Screener
 from callshield.services import Services
 
 DDI = "+442071234567"

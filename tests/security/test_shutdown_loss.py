@@ -20,7 +20,7 @@ import pytest
 
 from callshield.agi.server import AgiServer
 from callshield.config import load_config
-from callshield.screening import Screener
+from callshield.screening.screener import Screener
 from callshield.services import Services
 from tests.security.agi_peer import agi_call, drive, environment
 from tests.security.rig import Serve, serve_config, stored_ids

@@ -19,7 +19,7 @@ import pytest
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import load_config
-from callshield.screening import Screener
+from callshield.screening.screener import Screener
 from callshield.serve import event_loop_factory
 from callshield.services import Services
 

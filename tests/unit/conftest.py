@@ -18,10 +18,10 @@ import pytest
 import sqlite_utils
 
 from callshield.config import Config, load_config
-from callshield.lists import ListSnapshot
-from callshield.numbers import NumberIntel
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.screening.lists import ListSnapshot
+from callshield.read.numbers import NumberIntel
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 from callshield.store import open_store
 
 DDI = "+442071234567"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.agi import encode
 from callshield.errors import AgiProtocolError
 from tests.support import asterisk_parse as ast

@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import pytest
 import pytest_asyncio
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.agi import access_override, access_plans, health, screen
 from callshield.agi.protocol import AgiSession, quote
 from callshield.agi.server import AgiServer, Handler, handlers

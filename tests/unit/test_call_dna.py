@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callshield.config import load_config
-from callshield.lists import ListSnapshot
+from callshield.screening.lists import ListSnapshot
 from callshield.models.features import FEATURE_NAMES
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 
 DDI = "+442030001234"
 T0 = 1_795_000_000.0  # Wednesday 2026-11-18 11:06 UTC

@@ -10,7 +10,7 @@ import pytest
 from callshield.config import Config, NumberPolicy, StatusAction, Thresholds, load_config
 from callshield.dialplan.policy import RoutingTable
 from callshield.errors import ConfigError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 
 WriteFile = Callable[..., Path]
 

@@ -12,10 +12,10 @@ import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callshield.dialplan import csvio
+from callshield.manage import routing_csv as csvio
 from callshield.dialplan.state import PlanRoute
 from callshield.errors import ImportRejected
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore, load_state, routes_version
 

@@ -20,7 +20,7 @@ from callshield.ami_monitor import drill as drill_module
 from callshield.ami_monitor.drill import Drill, DrillCall, DrillError, DrillReport, drill_extension, numbers_served_by
 from callshield.config import Config, load_config
 from callshield.errors import ConfigError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore
 from tests.support.service import eventually

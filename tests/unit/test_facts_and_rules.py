@@ -6,13 +6,13 @@ from typing import Any, Callable
 
 import pytest
 
-from callshield.agi.dialplan_vars import DECISION_VARIABLES, ROUTE_ACTION
+from callshield.dialplan.variables import DECISION_VARIABLES, ROUTE_ACTION
 from callshield.config import Config
-from callshield.history import CallHistory
-from callshield.lists import ListSnapshot
+from callshield.screening.history import CallHistory
+from callshield.screening.lists import ListSnapshot
 from callshield.models.reasons import MAX_REASONS, REASON_CODES, Reason
-from callshield.screening import Screener, Screening
-from callshield.signal import CallSignal
+from callshield.screening.screener import Screener, Screening
+from callshield.read.signal import CallSignal
 
 DDI = "+442071234567"
 GB_CALLER = "+442079460000"

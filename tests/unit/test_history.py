@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callshield import history as history_module
-from callshield.history import CallHistory, Observation, Velocity
+from callshield.screening import history as history_module
+from callshield.screening.history import CallHistory, Observation, Velocity
 
 DDI = "+442071234567"
 DDI_2 = "+442079460001"

@@ -12,14 +12,14 @@ import pytest
 
 from callshield.config import load_config
 from callshield.errors import ConfigError
-from callshield.lists import ListSnapshot
+from callshield.screening.lists import ListSnapshot
 from callshield.models import fastpath
 from callshield.models.explain import reasons_from
 from callshield.models.features import FEATURE_NAMES
 from callshield.models.model import Calibration, LightGBMModel, bundled_path, load_model
-from callshield.models.train import isotonic, write_model
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.training.train import isotonic, write_model
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 
 N = len(FEATURE_NAMES)
 DDI = "+442030001234"

@@ -13,11 +13,11 @@ from click.testing import CliRunner, Result
 
 from callshield.cli import main
 from callshield.config import Config, load_config
-from callshield.decision import Decision
+from callshield.screening.decision import Decision
 from callshield.models.model import load_model
-from callshield.models.replay import replay
+from callshield.training.replay import replay
 from callshield.serve import build_services
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 
 DDI = "+442071234567"
 T0 = 1_795_000_000

@@ -14,7 +14,7 @@ from callshield.cli import main
 from callshield.config import load_config
 from callshield.errors import OutcomeError
 from callshield.serve import build_services, learn_outcomes
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 from callshield.store import open_store
 from callshield.store import outcomes as outcome_store
 from callshield.store.calls import call_record

@@ -8,7 +8,7 @@ import pytest
 
 from callshield.config import Config, NumberPolicy, RoutingConfig, StatusAction, Thresholds
 from callshield.dialplan.policy import HIGH_RISK, SAFE, SUSPICIOUS, Policy, RouteDecision, RoutingTable
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 
 DDI = "+442071234567"
 

@@ -14,7 +14,7 @@ import pytest
 import sqlite_utils
 
 from callshield.config import load_config
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.serve import build_services, poll_once, reload_state
 from callshield.services import Services
 from callshield.store import lists as list_store

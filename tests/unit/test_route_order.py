@@ -18,12 +18,12 @@ from typing import Callable, Iterator
 import pytest
 
 from callshield.config import Config
-from callshield.dialplan.control import RouteControl
-from callshield.dialplan.health import Outage, TrunkHealth
+from callshield.manage.routing import RouteControl
+from callshield.dialplan.destination_health import Outage, TrunkHealth
 from callshield.dialplan.policy import HIGH_RISK, SAFE, SUSPICIOUS, RouteDecision, RoutingTable
 from callshield.dialplan.state import ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import RoutingError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.audit import recent
 from callshield.store.routing import RoutingStore, load_state

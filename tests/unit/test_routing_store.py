@@ -10,13 +10,13 @@ from typing import Any, Callable
 import pytest
 import sqlite_utils
 
-from callshield.dialplan import control as control_module
-from callshield.dialplan.control import RouteControl
+from callshield.manage import routing as control_module
+from callshield.manage.routing import RouteControl
 from callshield.dialplan.pins import verify_pin
 from callshield.dialplan.policy import RoutingTable
 from callshield.dialplan.state import PlanRoute
 from callshield.errors import PinError, RoutingError
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.store import routing as routing_module
 from callshield.store.routing import RoutingStore, load_state, routes_version
 
@@ -565,7 +565,7 @@ async def test_route_control_drops_an_expired_override_on_the_next_run(
 
 
 def test_a_plain_phone_number_as_a_route_is_dialled_through_number_dial(db) -> None:
-    from callshield.numbers import NumberIntel
+    from callshield.read.numbers import NumberIntel
 
     store = RoutingStore(db, NumberIntel("GB"), number_dial="PJSIP/{number}@carrier")
 
@@ -576,7 +576,7 @@ def test_a_plain_phone_number_as_a_route_is_dialled_through_number_dial(db) -> N
 
 
 def test_a_plain_phone_number_as_a_plan_destination_uses_the_default_outbound_context(db) -> None:
-    from callshield.numbers import NumberIntel
+    from callshield.read.numbers import NumberIntel
 
     store = RoutingStore(db, NumberIntel("GB"))
     store.set_number(DDI, "PJSIP/agents")

@@ -22,7 +22,7 @@ import pytest
 
 # Absent in a runtime install (aiohttp is installed, but must not load without lookup.url).
 ABSENT = ("lightgbm", "numpy", "scipy", "pandas", "panoramisk", "aiohttp")
-OFFLINE = ("callshield.models.train", "callshield.models.evaluate", "callshield.models.simulate", "callshield.models.sim_")
+OFFLINE = ("callshield.training",)  # the offline package: train, evaluate, replay, simulate, sim_*
 
 # Run before callshield: make ABSENT unimportable, report at exit what was loaded.
 PRELUDE = f"""

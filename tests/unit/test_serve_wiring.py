@@ -7,9 +7,9 @@ import time
 import pytest
 
 from callshield.config import load_config
-from callshield.numbers import NumberIntel
+from callshield.read.numbers import NumberIntel
 from callshield.serve import build_services
-from callshield.signal import CallSignal
+from callshield.read.signal import CallSignal
 from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.calls import call_record

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callshield.errors import SignalError
-from callshield.signal import MAX_FIELD_CHARS, MAX_VIA, CallSignal, parse_timestamp
+from callshield.read.signal import MAX_FIELD_CHARS, MAX_VIA, CallSignal, parse_timestamp
 
 FIELDS = sorted(f for f in CallSignal.__dataclass_fields__)
 

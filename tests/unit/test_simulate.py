@@ -13,12 +13,12 @@ import phonenumbers
 import pytest
 from click.testing import CliRunner
 
-from callshield import sipheaders
+from callshield.read import sipheaders
 from callshield.cli import main
-from callshield.models import sim_clock as clk
-from callshield.models import sim_world as w
-from callshield.models.simulate import CAMPAIGNS, DEFAULT_START, simulate, write_jsonl
-from callshield.signal import CallSignal
+from callshield.training import sim_clock as clk
+from callshield.training import sim_world as w
+from callshield.training.simulate import CAMPAIGNS, DEFAULT_START, simulate, write_jsonl
+from callshield.read.signal import CallSignal
 
 OPTIONAL_HEADERS = {"User-Agent", "P-Asserted-Identity", "Privacy", "Identity", "Diversion", "Remote-Party-ID"}
 

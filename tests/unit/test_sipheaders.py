@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callshield.sipheaders import SipAddress, number_of, parse_address, privacy_tokens, via_hosts
+from callshield.read.sipheaders import SipAddress, number_of, parse_address, privacy_tokens, via_hosts
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callshield.stir import Attestation, IdentityReading, Passport, attestation, read_identity, source_trusted
+from callshield.read.stir import Attestation, IdentityReading, Passport, attestation, read_identity, source_trusted
 
 MakeIdentity = Callable[..., str]
 

@@ -11,11 +11,11 @@ import pytest
 import sqlite_utils
 
 from callshield.errors import ListError, StoreError
-from callshield.history import Observation
-from callshield.lists import ListSnapshot
-from callshield.numbers import NumberIntel
-from callshield.screening import Screener, Screening
-from callshield.signal import CallSignal
+from callshield.screening.history import Observation
+from callshield.screening.lists import ListSnapshot
+from callshield.read.numbers import NumberIntel
+from callshield.screening.screener import Screener, Screening
+from callshield.read.signal import CallSignal
 from callshield.store import SCHEMA_VERSION, open_store
 from callshield.store import audit as audit_store
 from callshield.store import calls as call_store

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from callshield.cli import main
 from callshield.config import load_config
-from callshield.models import train as training
-from callshield.models.evaluate import average_precision, evaluate, expected_calibration_error, recall_at_fpr, roc_auc
+from callshield.training import train as training
+from callshield.training.evaluate import average_precision, evaluate, expected_calibration_error, recall_at_fpr, roc_auc
 from callshield.models.model import LightGBMModel
-from callshield.models.simulate import simulate, write_jsonl
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.training.simulate import simulate, write_jsonl
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 from callshield.store import calls as call_store
 from callshield.store import open_store
 

@@ -12,7 +12,7 @@ import pytest
 from callshield.agi.server import AgiServer
 from callshield.agi.watchdog import LoopWatchdog
 from callshield.config import load_config
-from callshield.screening import Screener
+from callshield.screening.screener import Screener
 from callshield.services import Services
 
 ENV = b"agi_network: yes\nagi_network_script: stuck\nagi_channel: PJSIP/carrier-1\nagi_uniqueid: 1.1\n\n"

@@ -1,6 +1,6 @@
 """Train the Call DNA model: replay labelled calls, fit LightGBM, calibrate, write it.
 
-Every labelled call is replayed through the live pipeline (callshield.models.replay),
+Every labelled call is replayed through the live pipeline (callshield.training.replay),
 so the history features are what the service would have computed; by default twice,
 with confirmed outcomes fed back a day after each call and with none ("outcome
 dropout", see ``train``). The last 20% of the corpus's time span is the validation
@@ -31,8 +31,8 @@ import numpy as np
 from callshield.config import Config
 from callshield.errors import CallshieldError, SignalError
 from callshield.models.features import FEATURE_NAMES
-from callshield.models.replay import DEFAULT_OUTCOME_DELAY, replay
-from callshield.signal import parse_timestamp
+from callshield.training.replay import DEFAULT_OUTCOME_DELAY, replay
+from callshield.read.signal import parse_timestamp
 
 VALID_SHARE = 0.2
 NUM_ROUNDS = 400
@@ -287,7 +287,7 @@ def fit(corpus: Corpus, *, seed: int = 1, params: dict[str, Any] | None = None, 
     """
     import lightgbm
 
-    from callshield.models.evaluate import average_precision, expected_calibration_error, roc_auc
+    from callshield.training.evaluate import average_precision, expected_calibration_error, roc_auc
 
     train_mask = split_by_time(corpus.ts)
     tr, va = corpus.subset(train_mask), corpus.subset(~train_mask)

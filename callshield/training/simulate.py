@@ -16,11 +16,11 @@ import json
 import random
 from typing import IO, Callable, Iterator
 
-from callshield.models import sim_clock as clk
-from callshield.models import sim_world as w
-from callshield.models.sim_campaigns import FRAUD_MIX, Ctx, apportion, plan_fraud
-from callshield.models.sim_population import Customer, Line, Population, gb_ddi, phone, us_ddi
-from callshield.models.sim_signalling import CallPlan, Renderer, Stir
+from callshield.training import sim_clock as clk
+from callshield.training import sim_world as w
+from callshield.training.sim_campaigns import FRAUD_MIX, Ctx, apportion, plan_fraud
+from callshield.training.sim_population import Customer, Line, Population, gb_ddi, phone, us_ddi
+from callshield.training.sim_signalling import CallPlan, Renderer, Stir
 
 DEFAULT_START = 1793577600.0  # 2026-11-02T00:00:00Z, a Monday
 GENUINE_CAMPAIGNS = ("genuine", "genuine_withheld", "genuine_international", "genuine_internal", "genuine_business",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from callshield.agi import dialplan_vars as dv
+from callshield.dialplan import variables as dv
 from callshield.models.reasons import Reason
 
 

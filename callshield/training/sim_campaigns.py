@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from callshield.models import sim_clock as clk
-from callshield.models import sim_world as w
-from callshield.models.sim_population import Device, Population, gb_ddi, phone, pick, sip_device, us_ddi
-from callshield.models.sim_signalling import CallPlan, Stir
+from callshield.training import sim_clock as clk
+from callshield.training import sim_world as w
+from callshield.training.sim_population import Device, Population, gb_ddi, phone, pick, sip_device, us_ddi
+from callshield.training.sim_signalling import CallPlan, Stir
 
 # Share of the fraud calls per campaign (docs/simulation.md explains each).
 FRAUD_MIX = (("withheld_repeat", 0.24), ("account_takeover_ring", 0.20), ("intl_voip", 0.16),

@@ -16,8 +16,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from callshield.models import sim_world as w
-from callshield.models.sim_population import Device
+from callshield.training import sim_world as w
+from callshield.training.sim_population import Device
 
 DOMESTIC = ("mobile", "fixed", "sip_trunk")
 PAI_DOMAIN = {"tier1": "ims.tier1-carrier.example", "ngn": "ngn.perimeta-carrier.example", "us": "bw.us-carrier.example"}

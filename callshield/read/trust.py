@@ -23,7 +23,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from callshield import stir
+from callshield.read import stir
 from callshield.config import ScoringConfig
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

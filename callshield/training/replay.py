@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from callshield.config import Config
-from callshield.decision import Decision
+from callshield.screening.decision import Decision
 from callshield.errors import SignalError
-from callshield.screening import RiskModel
-from callshield.signal import CallSignal
+from callshield.screening.screener import RiskModel
+from callshield.read.signal import CallSignal
 from callshield.wiring import build_screener
 
 DEFAULT_OUTCOME_DELAY = 86400.0

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from callshield.models.train import Corpus
+from callshield.training.train import Corpus
 
 BASE_RATE = 1 / 500  # fraud calls among all calls in a realistic contact centre
 GENUINE_WITHHELD = "genuine_withheld"

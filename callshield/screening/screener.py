@@ -17,18 +17,18 @@ from functools import lru_cache
 from typing import Callable, Protocol
 
 from callshield.config import Config
-from callshield.decision import Decision
+from callshield.screening.decision import Decision
 from callshield.dialplan.policy import RoutingTable
-from callshield.facts import CallFacts, derive_facts
-from callshield.history import CallHistory, Observation, Velocity
-from callshield.lists import ListSnapshot
+from callshield.read.facts import CallFacts, derive_facts
+from callshield.screening.history import CallHistory, Observation, Velocity
+from callshield.screening.lists import ListSnapshot
 from callshield.models.dna import CallDNA, DnaReading
 from callshield.models.insights import Insights, carrier_name, insights
 from callshield.models.reasons import Reason, ScoreResult
 from callshield.models.rules import RuleScorer
-from callshield.numbers import NumberIntel
-from callshield.signal import CallSignal
-from callshield.trust import networks
+from callshield.read.numbers import NumberIntel
+from callshield.read.signal import CallSignal
+from callshield.read.trust import networks
 
 
 class RiskModel(Protocol):

@@ -12,7 +12,7 @@ import functools
 import random
 from dataclasses import dataclass
 
-from callshield.models import sim_world as w
+from callshield.training import sim_world as w
 
 PRIVATE_NETS = ("10.{}.{}.{}", "192.168.{}.{}", "172.{}.{}.{}")
 

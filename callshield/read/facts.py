@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from callshield import sipheaders, stir, trust
-from callshield.numbers import NumberInfo, NumberIntel
-from callshield.signal import CallSignal
+from callshield.read import sipheaders, stir, trust
+from callshield.read.numbers import NumberInfo, NumberIntel
+from callshield.read.signal import CallSignal
 
 WITHHELD_PRIVACY = frozenset({"id", "user", "header"})
 # Regions that share a numbering plan and count as domestic to one another: the UK's
@@ -38,7 +38,7 @@ class CallFacts:
     from_addr: sipheaders.SipAddress | None = None
     pai_addr: sipheaders.SipAddress | None = None
     privacy: frozenset[str] = frozenset()
-    # The one identity the allow list may match (callshield.trust); the deny list
+    # The one identity the allow list may match (callshield.read.trust); the deny list
     # matches every one in ``numbers``.
     allow_identity: trust.TrustedIdentity = trust.TrustedIdentity(refused="not derived")
 

@@ -1,0 +1,1 @@
+"""Offline training, evaluation, replay and simulation; never imported by serve or the call path."""
