@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 import click
 import sqlite_utils
@@ -21,19 +21,23 @@ import yaml
 
 from callshield import __version__
 from callshield.config import Config, load_config
-from callshield.manage import routing_csv as csvio
 from callshield.display import printable, text_problem
 from callshield.errors import CallshieldError, SignalError
 from callshield.screening.lists import LIST_NAMES
-from callshield.read.numbers import NumberIntel
-from callshield.screening.screener import Screener
-from callshield.read.signal import CallSignal
-from callshield.store import calls as call_store
 from callshield.store import lists as list_store
 from callshield.store import open_store
 from callshield.store.audit import recent as recent_audit
-from callshield.store.routing import SCOPES, RoutingStore
-from callshield.read.trust import allowlist_warning
+from callshield.store.routing import SCOPES
+
+# Start-up imports only what every command needs (config, the store, the list names); the
+# screener, number intelligence, CSV import/export and training are imported by the
+# commands that use them, so e.g. `callshield lists show` loads none of them.
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from callshield.read.numbers import NumberIntel
+    from callshield.screening.screener import Screener
+    from callshield.store.routing import RoutingStore
 
 DEFAULT_CONFIG = "callshield.yaml"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -67,8 +71,19 @@ def _db(config: Config, path: str | None = None) -> sqlite_utils.Database:
 def _load(config_path: str | None, **overrides: Any) -> Config:
     """A --config the user named must exist; the default ./callshield.yaml may be absent."""
     if config_path is None:
-        return load_config(DEFAULT_CONFIG, overrides=overrides)
-    return load_config(config_path, overrides=overrides, must_exist=True)
+        config = load_config(DEFAULT_CONFIG, overrides=overrides)
+    else:
+        config = load_config(config_path, overrides=overrides, must_exist=True)
+    _check_numbers(config)
+    return config
+
+
+def _check_numbers(config: Config) -> None:
+    """routing.numbers as E.164 keys, none twice (needs number intelligence, so not config.py's)."""
+    if config.routing.numbers:
+        from callshield.read.numbers import check_routing_numbers
+
+        check_routing_numbers(config)
 
 
 def _free_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -93,7 +108,7 @@ def main() -> None:
 @click.option("--db", default=None, help="SQLite store path (overrides store.path).")
 @domain_errors
 def serve(config_path: str | None, host: str | None, port: int | None, db: str | None) -> None:
-    """Run the FastAGI server (and, as they arrive, the AMI monitor and portal).
+    """Run the FastAGI server (and the AMI monitor when monitor.enabled).
 
     Example: callshield serve --config /etc/callshield/callshield.yaml
     """
@@ -123,6 +138,7 @@ def config_check(config_path: str | None) -> None:
     """
     path = config_path or DEFAULT_CONFIG
     config = load_config(path, must_exist=True)
+    _check_numbers(config)
     _warn_untrusted_allowlist(config)
     click.echo(f"{path}: OK")
 
@@ -130,6 +146,8 @@ def config_check(config_path: str | None) -> None:
 def _warn_untrusted_allowlist(config: Config) -> None:
     """The allow list matches only trusted identities (docs/security.md#which-identities-are-trusted): say so
     on stderr while nothing is trusted."""
+    from callshield.read.trust import allowlist_warning
+
     warning = allowlist_warning(config.scoring)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
@@ -160,6 +178,7 @@ def score(config_path: str | None, ephemeral: bool) -> None:
 
     Example: echo '{"dialled": "+442071234567", "caller_number": "+12025550143"}' | callshield score --ephemeral
     """
+    from callshield.store import calls as call_store
     from callshield.wiring import build_screener  # the model's code: imported by the commands that score
 
     config = _load(config_path)
@@ -178,6 +197,8 @@ def score(config_path: str | None, ephemeral: bool) -> None:
 
 
 def _score_stream(stream: TextIO, screener: Screener, keep: Callable[[Any], None]) -> int:
+    from callshield.read.signal import CallSignal
+
     text = stream.read()
     stripped = text.strip()
     items: list[tuple[int, str]]
@@ -225,7 +246,7 @@ def dnc_import(config_path: str | None, file: TextIO) -> None:
     from callshield.store import dnc as dnc_store
 
     config = _load(config_path)
-    numbers = dnc_store.parse(file.read(), NumberIntel(config.scoring.home_country))
+    numbers = dnc_store.parse(file.read(), _intel(config))
     n = dnc_store.import_numbers(_db(config), numbers, getattr(file, "name", "stdin"))
     click.echo(f"imported {n} Do-Not-Call numbers")
 
@@ -252,7 +273,7 @@ def lists_add(config_path: str | None, name: str, number: str, reason: str) -> N
     """
     config = _load(config_path)
     db = _db(config)
-    key = list_store.add(db, NumberIntel(config.scoring.home_country), name, number, reason)
+    key = list_store.add(db, _intel(config), name, number, reason)
     click.echo(f"added {key} to the {name} list")
     if name == "allow":
         _warn_untrusted_allowlist(config)
@@ -268,7 +289,7 @@ def lists_remove(config_path: str | None, name: str, number: str) -> None:
     """
     config = _load(config_path)
     db = _db(config)
-    key = list_store.remove(db, NumberIntel(config.scoring.home_country), name, number)
+    key = list_store.remove(db, _intel(config), name, number)
     click.echo(f"removed {key} from the {name} list")
 
 
@@ -424,9 +445,25 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
 
 # -- routing: numbers, dial plans, overrides, staff, PINs, audit ---------------------------
 
+def _intel(config: Config) -> NumberIntel:
+    """Number intelligence for the home country (phonenumbers: imported by the commands that need it)."""
+    from callshield.read.numbers import NumberIntel
+
+    return NumberIntel(config.scoring.home_country)
+
+
+def _routing_csv() -> ModuleType:
+    """CSV import/export of numbers and plan routes, for the commands that use it."""
+    from callshield.manage import routing_csv
+
+    return routing_csv
+
+
 def _routing(config: Config) -> RoutingStore:
     """The store's routing tables; the config's routing.numbers count as known numbers."""
-    intel = NumberIntel(config.scoring.home_country)
+    from callshield.store.routing import RoutingStore
+
+    intel = _intel(config)
     return RoutingStore(_db(config), intel, [intel.info(n).key for n in config.routing.numbers],
                         config.routing.number_dial)
 
@@ -502,7 +539,7 @@ def numbers_group() -> None:
 @click.option("--route", required=True, help="Normal route: a Dial() device string (e.g. PJSIP/agents).")
 @click.option("--fallback", default="", help="Where calls go when the route fails (a Dial() string).")
 @click.option("--announcement", default="", help="Sound played before the call is delivered.")
-@click.option("--label", default="", callback=_free_text, help="A name for the number (shown in lists and the portal).")
+@click.option("--label", default="", callback=_free_text, help="A name for the number (shown in lists).")
 @domain_errors
 def numbers_add(config_path: str | None, number: str, route: str, fallback: str, announcement: str, label: str) -> None:
     """Add NUMBER, or change its route, fallback, announcement and label.
@@ -570,7 +607,7 @@ def numbers_import(config_path: str | None, file: Any, dry_run: bool, replace: b
     """
     config = _load(config_path)
     source = _source(file)
-    change = csvio.import_numbers(_routing(config), file.read(), source, actor=_actor(), replace=replace, dry_run=dry_run)
+    change = _routing_csv().import_numbers(_routing(config), file.read(), source, actor=_actor(), replace=replace, dry_run=dry_run)
     if dry_run:
         click.echo(f"{source}: would import: {change.counts}" + (f" ({', '.join(change.remove)})" if change.remove else "")
                    + "; dry run, nothing changed")
@@ -592,7 +629,7 @@ def numbers_export(config_path: str | None, file: str) -> None:
     Example: callshield numbers export numbers.csv
     """
     config = _load(config_path)
-    _export(functools.partial(csvio.export_numbers, _routing(config)), file, "number(s)")
+    _export(functools.partial(_routing_csv().export_numbers, _routing(config)), file, "number(s)")
 
 
 @main.group("plans")
@@ -789,7 +826,7 @@ def plans_import(config_path: str | None, file: Any, dry_run: bool) -> None:
     """
     config = _load(config_path)
     source = _source(file)
-    change = csvio.import_plans(_routing(config), file.read(), source, actor=_actor(), dry_run=dry_run)
+    change = _routing_csv().import_plans(_routing(config), file.read(), source, actor=_actor(), dry_run=dry_run)
     for plan in change.plans:
         notes = ", ".join(n for n in ("new" if plan.new else "", "active" if plan.active else "") if n)
         click.echo(f"  {plan.name}{f' ({notes})' if notes else ''}: {plan.counts}")
@@ -815,7 +852,7 @@ def plans_export(config_path: str | None, file: str) -> None:
     Example: callshield plans export plans.csv
     """
     config = _load(config_path)
-    _export(functools.partial(csvio.export_plans, _routing(config)), file, "plan route(s)")
+    _export(functools.partial(_routing_csv().export_plans, _routing(config)), file, "plan route(s)")
 
 
 @plans_group.command("pin")

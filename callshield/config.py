@@ -19,7 +19,7 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
-from callshield.errors import ConfigError, NumberError
+from callshield.errors import ConfigError
 
 ENV_PREFIX = "CALLSHIELD_"
 ROUTE_ACTIONS = ("deliver", "divert", "announce_hangup", "reject")
@@ -302,7 +302,7 @@ class RoutingConfig:
         _dial_string(f"{path}.number_dial", self.number_dial.replace("{number}", "+447700900123"))
         self.access.validate(f"{path}.access")
         for number, policy in self.numbers.items():
-            if not re.fullmatch(r"\+?[0-9]{2,}", number):  # at most 15 digits: Config.validate (numbers.typed_key)
+            if not re.fullmatch(r"\+?[0-9]{2,}", number):  # at most 15 digits: read.numbers.check_routing_numbers
                 raise ConfigError(f"{path}.numbers.{number}", "a dialled number must be digits with an optional leading + (e.g. '+442071234567')")
             policy.validate(f"{path}.numbers.{number}")
 
@@ -397,18 +397,8 @@ class Config:
     def validate(self, path: str = "") -> None:
         for f in dataclasses.fields(self):
             getattr(self, f.name).validate(f.name)
-        from callshield.read.numbers import NumberIntel, typed_key
-
-        intel = NumberIntel(self.scoring.home_country)
-        seen: dict[str, str] = {}
-        for number in self.routing.numbers:
-            try:
-                key = typed_key(intel, number)
-            except NumberError as exc:
-                raise ConfigError(f"routing.numbers.{number}", str(exc)) from None
-            if key in seen:
-                raise ConfigError(f"routing.numbers.{number}", f"is the same number as '{seen[key]}' ({key}); keep one entry")
-            seen[key] = number
+        # routing.numbers as E.164 keys (at most 15 digits, no number twice) needs number
+        # intelligence: read.numbers.check_routing_numbers, called by the CLI after loading.
 
 
 def load_config(

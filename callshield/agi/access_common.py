@@ -13,7 +13,7 @@ from callshield.agi.ivr import Ivr
 from callshield.agi.protocol import AgiSession
 from callshield.config import AccessConfig
 from callshield.manage.routing import RouteControl
-from callshield.dialplan.pins import verify_pin
+from callshield.store.pins import verify_pin
 from callshield.errors import PinError, RoutingError
 from callshield.read.numbers import NumberIntel
 from callshield.services import Services

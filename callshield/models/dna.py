@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from callshield.read.facts import CallFacts
-from callshield.screening.lists import ListSnapshot
 from callshield.models.features import FeatureInput, extract, vector, zone_for
 from callshield.read import sipheaders
 from callshield.models.fingerprint import UA_CHARS, HostCache, Profile, profile_of, trait_of, ua_family
 from callshield.models.memory import CallKeys, CallMemory, Recall
 from callshield.read.signal import CallSignal
+
+if TYPE_CHECKING:  # screening/ calls the model parts and passes these in: types only, no import at run time
+    from callshield.screening.lists import ListSnapshot
 
 COMMON_AFTER = 50  # distinct numbers in 24 h that make a route trait "common"
 

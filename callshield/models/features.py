@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -19,10 +19,12 @@ from phonenumbers import timezone as pn_timezone
 
 from callshield.read import sipheaders
 from callshield.read.facts import CallFacts
-from callshield.screening.lists import ListSnapshot
 from callshield.models.fingerprint import HostInfo, Profile
 from callshield.models.memory import WINDOWS, Recall
 from callshield.read.signal import CallSignal
+
+if TYPE_CHECKING:  # screening/ calls the model parts and passes these in: types only, no import at run time
+    from callshield.screening.lists import ListSnapshot
 
 NAN = float("nan")
 _WIN = ("1m", "10m", "1h", "24h")

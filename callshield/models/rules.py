@@ -6,11 +6,15 @@ It is the documented fallback whenever no trained model is loaded.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from callshield.config import RuleWeights, ScoringConfig
 from callshield.read.facts import CallFacts
-from callshield.screening.history import Velocity
-from callshield.screening.lists import ListSnapshot
 from callshield.models.reasons import Reason, ScoreResult, strongest
+
+if TYPE_CHECKING:  # screening/ calls the model parts and passes these in: types only, no import at run time
+    from callshield.screening.history import Velocity
+    from callshield.screening.lists import ListSnapshot
 
 
 class RuleScorer:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType, re_util
 
-from callshield.errors import NumberError
+from callshield.config import Config
+from callshield.errors import ConfigError, NumberError
 
 CACHE_SIZE = 65536
 # Longer than any phone number however written: invalid without asking phonenumbers
@@ -116,6 +117,12 @@ class NumberIntel:
         if example is not None:
             self._info(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
 
+    def typed_key(self, text: str, region: str | None = None) -> str:
+        """typed_key(self, text, region): the E.164 key of a number an operator typed. The
+        store normalises typed numbers through this method of the NumberIntel its caller
+        passes in, so it needs no import of this module."""
+        return typed_key(self, text, region)
+
     def _info(self, raw: str, region: str | None = None) -> NumberInfo:
         """Parse ``raw`` as dialled from ``region`` (default: the home country)."""
         digits = raw.strip()
@@ -185,3 +192,21 @@ def _shown(text: str, limit: int = 40) -> str:
     """``text`` quoted for an error message; a long one cut, with its length."""
     text = text or ""
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def check_routing_numbers(config: Config) -> None:
+    """Every routing.numbers key is a number an operator may type (typed_key) and no two are
+    the same number; ConfigError naming the key otherwise. config.py cannot check this itself
+    (the foundation imports nothing above it), so the CLI calls this after load_config."""
+    if not config.routing.numbers:
+        return
+    intel = NumberIntel(config.scoring.home_country)
+    seen: dict[str, str] = {}
+    for number in config.routing.numbers:
+        try:
+            key = typed_key(intel, number)
+        except NumberError as exc:
+            raise ConfigError(f"routing.numbers.{number}", str(exc)) from None
+        if key in seen:
+            raise ConfigError(f"routing.numbers.{number}", f"is the same number as '{seen[key]}' ({key}); keep one entry")
+        seen[key] = number

@@ -6,15 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import time
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from callshield.errors import ListError
-from callshield.read.numbers import NumberIntel
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 from callshield.store.lists import normalise
+
+if TYPE_CHECKING:  # the caller passes one in
+    from callshield.read.numbers import NumberIntel
 
 DNC_REGIONS = ("US", "CA")
 

@@ -4,21 +4,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
 from callshield.errors import ListError, NumberError
 from callshield.screening.lists import LIST_NAMES, ListSnapshot
-from callshield.read.numbers import NumberIntel, typed_key
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
 
+if TYPE_CHECKING:  # the caller (cli, tests) passes one in; the store calls its typed_key
+    from callshield.read.numbers import NumberIntel
+
 
 def normalise(intel: NumberIntel, number: str, region: str | None = None) -> str:
     try:
-        return typed_key(intel, number, region)
+        return intel.typed_key(number, region)
     except NumberError as exc:
         raise ListError(str(exc)) from None
 

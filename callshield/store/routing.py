@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlite_utils
 
 from callshield.config import NUMBER_DIAL, SOUND_NAME_RE, AccessConfig, dial_string_problem
-from callshield.dialplan.pins import hash_pin
 from callshield.dialplan.state import SLOTS, ActivePlan, NumberRoute, Override, PlanRoute, RouteState
 from callshield.errors import NumberError, PinError, RoutingError
-from callshield.read.numbers import NumberIntel, typed_key
 from callshield.store import versions
 from callshield.store.audit import audit
 from callshield.store.db import transaction
+from callshield.store.pins import hash_pin
+
+if TYPE_CHECKING:  # the caller passes one in; the store calls its typed_key
+    from callshield.read.numbers import NumberIntel
 
 # No trailing space: plan() strips the name it is given, so such a plan could never be named again.
 PLAN_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.-]{0,62}[A-Za-z0-9_.-])?")
@@ -68,7 +70,7 @@ class RoutingStore:
     def number_key(self, number: str) -> str:
         """The E.164 key of a number as typed (national or international)."""
         try:
-            return typed_key(self.intel, number)
+            return self.intel.typed_key(number)
         except NumberError as exc:
             raise RoutingError(str(exc)) from None
 

@@ -1,8 +1,8 @@
 """Evaluate a Call DNA model on a replayed, labelled corpus.
 
 Scores are what the service would give: the calibrated probability x 100, rounded,
-from the compiled evaluator (callshield.models.model). Metrics are implemented here
-with numpy (no scikit-learn). ``evaluate`` returns a JSON-ready dict; the quality
+from the compiled evaluator (callshield.models.model). The metrics are in
+callshield.training.metrics (numpy, no scikit-learn). ``evaluate`` returns a JSON-ready dict; the quality
 targets of docs/model-card.md are checked in its ``targets`` entry.
 
 Example: callshield eval --data var/heldout.jsonl --model callshield/models/bundled/model.txt
@@ -14,64 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from callshield.training.metrics import average_precision, expected_calibration_error, recall_at_fpr, roc_auc
 from callshield.training.train import Corpus
 
 BASE_RATE = 1 / 500  # fraud calls among all calls in a realistic contact centre
 GENUINE_WITHHELD = "genuine_withheld"
 RULES = "rules"  # the name evaluate() reports for the rule scorer (model None)
-
-
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count half)."""
-    y = np.asarray(y).astype(bool)
-    pos, neg = int(y.sum()), int((~y).sum())
-    if pos == 0 or neg == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(np.asarray(s, dtype=np.float64), return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    avg_rank = ends - (counts - 1) / 2.0  # 1-based mean rank of each tied group
-    ranks = avg_rank[inverse]
-    return float((ranks[y].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
-
-
-def average_precision(y: np.ndarray, s: np.ndarray) -> float:
-    """Average precision (PR-AUC as a step sum): sum over thresholds of dRecall x precision."""
-    y = np.asarray(y).astype(bool)
-    pos = int(y.sum())
-    if pos == 0:
-        return float("nan")
-    order = np.argsort(-np.asarray(s, dtype=np.float64), kind="stable")
-    ss, yy = np.asarray(s, dtype=np.float64)[order], y[order]
-    tp = np.cumsum(yy)
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]  # last index of each tied group
-    tp, n = tp[last], last + 1
-    precision, recall = tp / n, tp / pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |predicted - observed| over equal-width probability bins, weighted by size."""
-    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
-    if len(y) == 0:
-        return float("nan")
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.sum() * abs(p[m].mean() - y[m].mean())
-    return float(total / len(y))
-
-
-def recall_at_fpr(y: np.ndarray, s: np.ndarray, fpr: float) -> tuple[float, float]:
-    """(recall, actual FPR) flagging calls above the tightest threshold with FPR <= fpr."""
-    y = np.asarray(y).astype(bool)
-    g = np.sort(np.asarray(s, dtype=np.float64)[~y])[::-1]
-    k = int(np.floor(fpr * len(g)))
-    if len(g) == 0 or y.sum() == 0:
-        return float("nan"), float("nan")
-    threshold = g[k] if k < len(g) else -np.inf
-    return float((s[y] > threshold).mean()), float((g > threshold).mean())
 
 
 def _rate(mask: np.ndarray) -> float | None:

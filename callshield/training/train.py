@@ -287,7 +287,7 @@ def fit(corpus: Corpus, *, seed: int = 1, params: dict[str, Any] | None = None, 
     """
     import lightgbm
 
-    from callshield.training.evaluate import average_precision, expected_calibration_error, roc_auc
+    from callshield.training.metrics import average_precision, expected_calibration_error, roc_auc
 
     train_mask = split_by_time(corpus.ts)
     tr, va = corpus.subset(train_mask), corpus.subset(~train_mask)

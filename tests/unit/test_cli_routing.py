@@ -13,7 +13,7 @@ import sqlite_utils
 from click.testing import CliRunner, Result
 
 from callshield.cli import main
-from callshield.dialplan.pins import verify_pin
+from callshield.store.pins import verify_pin
 from callshield.read.numbers import NumberIntel
 from callshield.store import open_store
 from callshield.store.routing import RoutingStore, routes_version

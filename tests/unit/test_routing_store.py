@@ -12,7 +12,7 @@ import sqlite_utils
 
 from callshield.manage import routing as control_module
 from callshield.manage.routing import RouteControl
-from callshield.dialplan.pins import verify_pin
+from callshield.store.pins import verify_pin
 from callshield.dialplan.policy import RoutingTable
 from callshield.dialplan.state import PlanRoute
 from callshield.errors import PinError, RoutingError
