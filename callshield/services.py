@@ -1,5 +1,5 @@
 """The services object: built once by ``serve`` (``serve.build_services``), complete
-and frozen, and handed to every edge (AGI now, the portal later). No module globals,
+and frozen, and handed to every edge that serve runs (the AGI server, the AMI monitor, the reload poller). No module globals,
 nothing hidden in config, nothing patched in afterwards."""
 
 from __future__ import annotations

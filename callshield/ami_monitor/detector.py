@@ -84,7 +84,7 @@ class Transition:
 
 @dataclass(frozen=True)
 class DestinationState:
-    """A snapshot for the portal and the CLI."""
+    """A snapshot of one destination's state in the detector (``Detector.states``; read by the tests)."""
 
     down: bool
     since: float | None  # the last transition, None if it never had one

@@ -3,7 +3,7 @@
 Each AMI event goes to the detector synchronously; a down/up transition updates the
 routing table's TrunkHealth at once (the next call is routed by it), then is recorded in
 the store (``destination_events``, ``destination_state``, the audit log), offered to
-subscribers (the portal's event stream) and POSTed to ``monitor.webhook_url``, each
+in-process subscribers (``subscribe``; none in serve today) and POSTed to ``monitor.webhook_url``, each
 through its own bounded queue (a stuck store, webhook or reader never holds up the
 others, nor grows memory). Drill requests written to the store by ``callshield drill``
 are applied here too. Each background loop is supervised: a crash is logged with its
@@ -46,7 +46,7 @@ STALE_DRILL_REQUEST = 30.0
 
 class Monitor:
     """Built by ``serve`` before its services object, which holds it (the health probe
-    reads ``client.logged_in``; the portal will ``subscribe``): it is given only what it
+    reads ``client.logged_in``): it is given only what it
     uses, the config and the routing table it marks destinations down in."""
 
     def __init__(self, config: Config, table: RoutingTable, secret: str):
@@ -153,8 +153,8 @@ class Monitor:
                 self._offer(queue, t, "handed to a subscriber (it is not reading)")
 
     def subscribe(self) -> asyncio.Queue[Transition]:
-        """A bounded queue that receives every transition from now on (the portal's
-        event stream); ``self.subscribers.discard(queue)`` when done."""
+        """A bounded queue that receives every transition from now on (used by the
+        tests; nothing in serve subscribes today); ``self.subscribers.discard(queue)`` when done."""
         queue: asyncio.Queue[Transition] = asyncio.Queue(MAX_QUEUED)
         self.subscribers.add(queue)
         return queue

@@ -1,1 +1,2 @@
-"""Routing: where a screened call goes (normal routes, risk policies; DR plans later)."""
+"""Route it: where a screened call goes (normal routes, risk policies, dial plans and
+overrides, destination health) and the channel-variable names the dialplan reads."""

@@ -1,7 +1,7 @@
 """Delivery health of destinations, as the AMI monitor sees it (trunk, endpoint or site).
 
-The routing decision asks ``down_for(dial_string)``; the monitor (issue 5) marks
-destinations down and up. Without a monitor nothing is ever down.
+The routing decision asks ``down_for(dial_string)``; the AMI monitor
+(``ami_monitor/monitor.py``) and drills mark destinations down and up. Without a monitor nothing is ever down.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Routing changes made inside ``callshield serve`` (by phone now, by the portal later)
-and the reload of the in-memory route state.
+"""Routing changes made inside ``callshield serve`` (by phone, through the access-code AGI
+scripts) and the reload of the in-memory route state.
 
 Store work runs in a worker thread on the serve's own control connection (never on
 the event loop); after a change the new route state is loaded and swapped into the
