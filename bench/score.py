@@ -44,7 +44,6 @@ import numpy as np  # noqa: E402
 from callshield.config import load_config  # noqa: E402
 from callshield.dialplan.policy import SAFE  # noqa: E402
 from callshield.read.facts import derive_facts  # noqa: E402
-from callshield.screening.history import Observation  # noqa: E402
 from callshield.models.explain import reasons_from  # noqa: E402
 from callshield.models.model import load_model  # noqa: E402
 from callshield.screening.screener import Screener  # noqa: E402
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for s in measured:
         facts = derive_facts(s, stages.intel, stages.trusted)
         caller = facts.caller.key if facts.caller is not None else None
-        velocity = stages.history.observe(Observation(s.timestamp, caller, facts.dialled.key, facts.withheld))
+        velocity = stages.memory.velocity(s.timestamp, caller, facts.dialled.key, facts.withheld)
         rules = stages.rules.score(facts, velocity, lists)
         a = clock()
         reading = stages.dna.observe(s, facts, lists, rules.score)

@@ -56,8 +56,8 @@ def build_services(config: Config) -> Services:
                            config.routing.number_dial)
     control = RouteControl(routing, screener.routes)
     control.load()  # on the control's connection, logged: the reloads compare against this version
-    log.info("rebuilt repeat-call history from %d recent calls and Call DNA memory from %d; lists version %d; scorer %s",
-             built.calls_replayed, built.calls_remembered, screener.lists.version, screener.model.name if screener.model else "rules")
+    log.info("rebuilt the memory of call observations (repeat-call velocity, Call DNA, divert caps) from %d recent calls,"
+             " %d of them in the repeat-call window; lists version %d; scorer %s", built.calls_remembered, built.calls_replayed, screener.lists.version, screener.model.name if screener.model else "rules")
     untrusted = allowlist_warning(config.scoring)
     if untrusted and screener.lists.allow:
         log.warning("the allow list holds %d number(s) but %s", len(screener.lists.allow), untrusted)

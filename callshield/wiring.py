@@ -6,10 +6,11 @@ builder reads the store (it belongs at the edge, not in the pure ``screening`` c
 and writes nothing:
 
 - the allow/deny lists and the Do-Not-Call list;
-- the repeat-call history (calls of the last ``scoring.repeat_window`` seconds);
-- the Call DNA memory (calls of the memory's horizon, and every confirmed outcome);
-- the divert caps (diverts of the last hour) and the route state (numbers, active
-  plans, live overrides);
+- the one store of call observations, ``models.memory.CallMemory``, replayed from one read
+  of the recent calls (the longer of 24 h and ``scoring.repeat_window``): the rules'
+  repeat-call velocity, the Call DNA memory and the divert caps (diverts of the last hour)
+  all count in it; and every confirmed outcome;
+- the route state (numbers, active plans, live overrides);
 - the model named by ``scoring.model`` (or the one passed in).
 
 ``db`` None is an empty store: the same screener a first ``serve`` start would build.
@@ -26,10 +27,8 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from callshield.config import Config
-from callshield.dialplan.policy import DivertCaps
-from callshield.screening.history import CallHistory
 from callshield.models.dna import CallDNA
-from callshield.models.memory import HORIZON, CallMemory
+from callshield.models.memory import CallMemory
 from callshield.models.model import load_model
 from callshield.screening.screener import RiskModel, Screener
 from callshield.store import calls as call_store
@@ -53,8 +52,8 @@ class BuiltScreener:
     outcomes confirmed after ``outcomes_version`` / ``outcomes_upto``."""
 
     screener: Screener
-    calls_replayed: int  # into the repeat-call history
-    calls_remembered: int  # into the Call DNA memory
+    calls_replayed: int  # into the memory of call observations, of the last scoring.repeat_window
+    calls_remembered: int  # into the memory of call observations, all (24 h or the longer repeat window)
     outcomes_version: int
     outcomes_upto: float
 
@@ -71,17 +70,22 @@ def build_screener(config: Config, db: sqlite_utils.Database | None, *, now: flo
         finally:
             empty.close()
     now = time.time() if now is None else now
-    history = CallHistory(config.scoring.repeat_window)
-    replayed = history.replay(call_store.observations_since(db, now - config.scoring.repeat_window))
-    memory = CallMemory()
-    remembered = memory.replay(call_store.dna_keys_since(db, now - HORIZON))
+    memory = CallMemory(config.scoring.repeat_window)
+    in_window = now - config.scoring.repeat_window
+    replayed = 0
+
+    def counted(calls):  # the calls of the rules' window, counted on the way (serve logs both)
+        nonlocal replayed
+        for call in calls:
+            replayed += call[0].timestamp > in_window
+            yield call
+
+    remembered = memory.replay(counted(call_store.memory_since(db, now - memory.keep)))
     # one read snapshot: the outcomes learned and the version they make
     outcomes_version, outcomes_upto, confirmed = outcome_store.snapshot(db)
     for number, profile, fraud in confirmed:
         memory.record_outcome(number, profile, fraud)
-    screener = Screener(config, history=history, lists=list_store.snapshot(db), dna=CallDNA(memory),
+    screener = Screener(config, lists=list_store.snapshot(db), dna=CallDNA(memory),
                         model=load_model(config.scoring.model) if model is FROM_CONFIG else model, dnc=dnc_store.load(db))
-    for ts, destination in call_store.diverts_since(db, now - DivertCaps.WINDOW):
-        screener.routes.caps.record(destination, ts)
     screener.routes.state = load_state(db, now)
     return BuiltScreener(screener, replayed, remembered, outcomes_version, outcomes_upto)

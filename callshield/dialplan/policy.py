@@ -7,12 +7,12 @@ few comparisons.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from callshield.config import NumberPolicy, RoutingConfig, StatusAction, Thresholds
 from callshield.dialplan.destination_health import TrunkHealth
 from callshield.dialplan.state import RouteState
+from callshield.models.memory import DIVERT_WINDOW, CallMemory
 from callshield.read.numbers import NumberIntel
 
 SAFE, SUSPICIOUS, HIGH_RISK = "SAFE", "SUSPICIOUS", "HIGH_RISK"
@@ -119,21 +119,17 @@ class RoutingTable:
 
 
 class DivertCaps:
-    """Diverted calls per destination in the last hour, in memory (rebuilt from the
-    store's call records at start-up)."""
+    """The hourly divert cap per destination. The diverted calls are counted in the one
+    in-memory store of call observations (models.memory.CallMemory, the screener's,
+    rebuilt from the store's call records at start-up); without one, in a store of its own."""
 
-    WINDOW = 3600.0
+    WINDOW = DIVERT_WINDOW
 
-    def __init__(self) -> None:
-        self._times: dict[str, deque[float]] = {}
+    def __init__(self, memory: CallMemory | None = None) -> None:
+        self.memory = CallMemory() if memory is None else memory
 
     def count(self, destination: str, now: float) -> int:
-        times = self._times.get(destination)
-        if not times:
-            return 0
-        while times and times[0] <= now - self.WINDOW:
-            times.popleft()
-        return len(times)
+        return self.memory.diverts(destination, now)
 
     def admit(self, destination: str, cap: int, now: float) -> bool:
         if self.count(destination, now) >= cap:
@@ -142,7 +138,7 @@ class DivertCaps:
         return True
 
     def record(self, destination: str, now: float) -> None:
-        self._times.setdefault(destination, deque()).append(now)
+        self.memory.record_divert(destination, now)
 
 
 def _resolve(p: NumberPolicy, default: Policy | None) -> Policy:

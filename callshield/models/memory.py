@@ -1,23 +1,38 @@
-"""Call DNA memory: what earlier calls tell about this one, over several windows.
+"""The one store of call observations: what earlier calls tell about this one.
 
-Everything a history feature needs is kept here, in memory, per key: timestamps of
-calls per caller number, per caller profile, per dialled number, per source address,
-the distinct numbers a profile used and dialled numbers a caller tried, first-seen
-times and confirmed outcomes. ``recall`` is read-only; ``record`` adds the call. Both
-are O(log n) per key. Rebuilt from the store at start-up like the repeat-call history.
+Each screened call is recorded once (``record``), and three readers count in it:
+
+- the Call DNA model's history features (``recall``, over 1 min, 10 min, 1 h and 24 h);
+- the rules' repeat-call velocity (``velocity``, over ``window``: ``scoring.repeat_window``);
+- the divert caps (``diverts``: calls diverted to a destination in the last hour;
+  ``record_divert`` adds one when the route decision diverts a call).
+
+Everything is kept here, in memory, per key: timestamps of calls per caller number, per
+caller number and dialled number, per caller profile, per dialled number, per source
+address, of withheld calls per dialled number (``wd|``: from anyone) and per caller and
+dialled number (``wn|``: from the same network-asserted number, or from callers with
+none), of diverts per destination; the distinct numbers a profile used and dialled
+numbers a caller tried, first-seen times and confirmed outcomes. Reads and ``record``
+are O(log n) per key. Rebuilt from the store at start-up (``replay``, one read of the
+store's recent calls: callshield/wiring.py).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
+
+from callshield.history import Velocity
 
 WINDOWS = (60.0, 600.0, 3600.0, 86400.0)  # 1 min, 10 min, 1 h, 24 h
 HORIZON = WINDOWS[-1]
 MAX_DISTINCT = 256
 SWEEP_EVERY = 20_000
 FIRST_SEEN_KEEP = 30 * 86400.0
+DIVERT_WINDOW = 3600.0  # the divert caps count per hour
+RULE_WINDOW = 600.0  # scoring.repeat_window's default
 Counts = tuple[int, int, int, int]
 ZERO: Counts = (0, 0, 0, 0)
 
@@ -40,17 +55,25 @@ class Series:
             del self.times[: self.lo]
             self.lo = 0
 
-    def counts(self, now: float) -> Counts:
+    def counts(self, now: float, keep: float = HORIZON) -> Counts:
+        """Calls in the four WINDOWS up to ``now``; those older than ``keep`` are dropped."""
         t, lo = self.times, self.lo
         end = bisect.bisect_right(t, now, lo)
-        self.lo = bisect.bisect_right(t, now - HORIZON, lo, end)
+        self.lo = bisect.bisect_right(t, now - keep, lo, end)
         lo = self.lo
         return (
             end - bisect.bisect_right(t, now - WINDOWS[0], lo, end),
             end - bisect.bisect_right(t, now - WINDOWS[1], lo, end),
             end - bisect.bisect_right(t, now - WINDOWS[2], lo, end),
-            end - lo,
+            end - (lo if keep == HORIZON else bisect.bisect_right(t, now - HORIZON, lo, end)),
         )
+
+    def since(self, horizon: float, keep_after: float) -> int:
+        """Calls after ``horizon``, later ones included (a call can arrive out of order);
+        those at or before ``keep_after`` (<= horizon) are dropped."""
+        t = self.times
+        lo = self.lo = bisect.bisect_right(t, keep_after, self.lo)
+        return len(t) - bisect.bisect_right(t, horizon, lo)
 
 
 @dataclass(frozen=True)
@@ -87,12 +110,48 @@ class Recall:
 
 @dataclass
 class CallMemory:
+    """``window``: the rules' repeat-call window in seconds (any length; calls are kept
+    for the longer of it and the 24 h HORIZON)."""
+
+    window: float = RULE_WINDOW
     series: dict[str, Series] = field(default_factory=dict)
     distinct: dict[str, dict[str, float]] = field(default_factory=dict)
     first_seen: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, list[int]] = field(default_factory=dict)
     _full_until: dict[str, float] = field(default_factory=dict)
     _since_sweep: int = 0
+    keep: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.window > 0:
+            raise ValueError(f"the repeat-call window must be > 0 seconds, not {self.window!r}")
+        self.keep = max(HORIZON, float(self.window))
+
+    def velocity(self, now: float, number: str | None, dialled: str, withheld: bool) -> Velocity:
+        """The rules' counts of earlier calls within ``window`` before ``now`` (read-only
+        but for dropping expired times; ``record`` adds the call)."""
+        horizon, keep = now - self.window, now - self.keep
+        withheld_calls = self._since(f"wn|{number or '?'}|{dialled}", horizon, keep) if withheld else 0
+        if number is None:
+            return Velocity(withheld_to_dialled=withheld_calls)
+        targets = self.distinct.get(f"nd|{number}")
+        return Velocity(
+            caller_to_dialled=self._since(f"nd|{number}|{dialled}", horizon, keep),
+            caller_any=self._since(f"n|{number}", horizon, keep),
+            withheld_to_dialled=withheld_calls,
+            dialled_numbers_by_caller=sum(1 for d, t in targets.items() if t > horizon and d != dialled) if targets else 0,
+        )
+
+    def diverts(self, destination: str, now: float) -> int:
+        """Calls diverted to ``destination`` in the last hour (DIVERT_WINDOW)."""
+        return self._since(f"v|{destination}", now - DIVERT_WINDOW, now - self.keep)
+
+    def record_divert(self, destination: str, now: float) -> None:
+        """The route decision diverted a call (recorded already) to ``destination``."""
+        s = self.series.get(f"v|{destination}")
+        if s is None:
+            s = self.series[f"v|{destination}"] = Series()
+        s.add(now)
 
     def trait_numbers(self, trait: str, now: float, cap: int | None = None) -> int:
         """Distinct caller numbers seen with this route/device trait in 24 h (counting
@@ -124,7 +183,7 @@ class CallMemory:
         now = k.timestamp
         keys = [f"p|{k.profile}", f"pd|{k.profile}|{k.dialled}", f"d|{k.dialled}", f"s|{k.source}"]
         if k.withheld:
-            keys.append(f"wd|{k.dialled}")
+            keys += [f"wd|{k.dialled}", f"wn|{k.number or '?'}|{k.dialled}"]
         if k.number:
             keys += [f"n|{k.number}", f"nd|{k.number}|{k.dialled}"]
             self._add_distinct(f"nd|{k.number}", k.dialled, now)
@@ -143,10 +202,14 @@ class CallMemory:
         if self._since_sweep >= SWEEP_EVERY:
             self._sweep(now)
 
-    def replay(self, keys: "Iterable[CallKeys]") -> int:
+    def replay(self, calls: "Iterable[tuple[CallKeys, str]]") -> int:
+        """Record stored calls, oldest first: each call's keys and, when the call was
+        diverted, its divert destination (else ""). Returns the number of calls."""
         n = 0
-        for k in keys:
+        for k, diverted_to in calls:
             self.record(k)
+            if diverted_to:
+                self.record_divert(diverted_to, k.timestamp)
             n += 1
         return n
 
@@ -158,7 +221,11 @@ class CallMemory:
 
     def _counts(self, key: str, now: float) -> Counts:
         s = self.series.get(key)
-        return s.counts(now) if s is not None else ZERO
+        return s.counts(now, self.keep) if s is not None else ZERO
+
+    def _since(self, key: str, horizon: float, keep_after: float) -> int:
+        s = self.series.get(key)
+        return s.since(horizon, keep_after) if s is not None else 0
 
     def _distinct(self, key: str, now: float, cap: int | None = None) -> int:
         d = self.distinct.get(key)
@@ -184,16 +251,18 @@ class CallMemory:
                 self._full_until[key] = min(live.values()) + HORIZON
                 return
             d = self.distinct[key] = live
-        if d.get(value, 0.0) < now:
+        if d.get(value, -math.inf) < now:  # (a time of 0 counts too)
             d[value] = now
 
     def _sweep(self, now: float) -> None:
         self._since_sweep = 0
-        horizon = now - HORIZON
+        horizon, day = now - self.keep, now - HORIZON
         for key in [k for k, s in self.series.items() if not s.times or s.times[-1] <= horizon]:
             del self.series[key]
         for key in [k for k, d in self.distinct.items() if max(d.values(), default=0.0) <= horizon]:
             del self.distinct[key]
         old = now - FIRST_SEEN_KEEP
-        for key in [k for k, t in self.first_seen.items() if t <= old and k not in self.series]:
+        series = self.series
+        # A first-seen time goes with no call in 24 h (also when a longer rule window keeps the calls).
+        for key in [k for k, t in self.first_seen.items() if t <= old and (k not in series or series[k].times[-1] <= day)]:
             del self.first_seen[key]

@@ -1,8 +1,9 @@
 """The scoring core: one call signal in, one decision out. Pure and synchronous.
 
-The only state it touches is in memory: the repeat-call history and the Call DNA memory
-(updated per call), and the list snapshot and routing table (swapped whole when they
-change). No I/O.
+The only state it touches is in memory: the one store of call observations
+(models.memory.CallMemory: the rules' velocity, the Call DNA features and the divert caps
+read it; each call is recorded once), and the list snapshot and routing table (swapped
+whole when they change). No I/O.
 
 Order: facts -> rule score -> Call DNA (profile, features) -> model score when a model
 is loaded (else the rule score) -> route -> phone insights.
@@ -18,12 +19,13 @@ from typing import Callable, Protocol
 
 from callshield.config import Config
 from callshield.screening.decision import Decision
-from callshield.dialplan.policy import RoutingTable
+from callshield.dialplan.policy import DivertCaps, RoutingTable
 from callshield.read.facts import CallFacts, derive_facts
-from callshield.screening.history import CallHistory, Observation, Velocity
+from callshield.screening.history import Velocity
 from callshield.screening.lists import ListSnapshot
 from callshield.models.dna import CallDNA, DnaReading
 from callshield.models.insights import Insights, carrier_name, insights
+from callshield.models.memory import CallMemory
 from callshield.models.reasons import Reason, ScoreResult
 from callshield.models.rules import RuleScorer
 from callshield.read.numbers import NumberIntel
@@ -55,7 +57,7 @@ class Screener:
         config: Config,
         *,
         intel: NumberIntel | None = None,
-        history: CallHistory | None = None,
+        memory: CallMemory | None = None,
         lists: ListSnapshot | None = None,
         dna: CallDNA | None = None,
         model: RiskModel | None = None,
@@ -64,13 +66,21 @@ class Screener:
     ):
         self.config = config
         self.intel = NumberIntel(config.scoring.home_country) if intel is None else intel
-        self.history = CallHistory(config.scoring.repeat_window) if history is None else history
+        if dna is None:
+            dna = CallDNA(CallMemory(config.scoring.repeat_window) if memory is None else memory)
+        elif memory is not None and memory is not dna.memory:
+            raise ValueError("the screener's memory is its Call DNA's: pass one of memory and dna, or the same memory")
+        # The one store of call observations: the rules, the Call DNA and the divert caps read it.
+        self.memory: CallMemory = dna.memory
+        if self.memory.window != config.scoring.repeat_window:
+            raise ValueError(f"the memory counts the rules over {self.memory.window:g} s, "
+                             f"scoring.repeat_window is {config.scoring.repeat_window} s")
         self.rules = RuleScorer(config.scoring)
-        self.dna = CallDNA() if dna is None else dna
+        self.dna = dna
         self.model = model
         self.lists = ListSnapshot() if lists is None else lists
         self.dnc = dnc
-        self.routes = RoutingTable(config.routing, self.intel)
+        self.routes = RoutingTable(config.routing, self.intel, caps=DivertCaps(self.memory))
         self.trusted = networks(config.scoring.trust_verstat_from)
         self.identity_from = networks(config.scoring.trust_identity_from)
         self.internal = networks(config.scoring.internal_networks)
@@ -84,7 +94,8 @@ class Screener:
         if signal.drill:
             return self._drill(signal, facts, call_id, started)
         caller = facts.caller.key if facts.caller is not None else None
-        velocity = self.history.observe(Observation(signal.timestamp, caller, facts.dialled.key, facts.withheld))
+        # Read before the call is recorded: the Call DNA records it, once, after its own recall.
+        velocity = self.memory.velocity(signal.timestamp, caller, facts.dialled.key, facts.withheld)
         lists = self.lists
         rules = self.rules.score(facts, velocity, lists)
         reading = self.dna.observe(signal, facts, lists, rules.score)
@@ -132,8 +143,8 @@ class Screener:
 
     def _drill(self, signal: CallSignal, facts: CallFacts, call_id: str, started: float) -> Screening:
         """A failover-drill test call: routed exactly as a safe call (override, plan,
-        trunk health, normal route) but never scored, and kept out of the repeat-call
-        history and Call DNA memory so drills cannot teach the model anything."""
+        trunk health, normal route) but never scored, and kept out of the memory of call
+        observations (rule velocity, Call DNA) so drills cannot teach the model anything."""
         policy = self.routes.policy(facts.dialled.key)
         route = self.routes.decide(facts.dialled.key, policy, "SAFE", signal.timestamp)
         decision = Decision(

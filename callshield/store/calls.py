@@ -8,7 +8,6 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-from callshield.screening.history import Observation
 from callshield.models.memory import CallKeys
 from callshield.screening.screener import Screening
 
@@ -97,25 +96,17 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
     }
 
 
-def observations_since(db: sqlite_utils.Database, since: float) -> Iterator[Observation]:
-    """The calls the repeat-call history needs after a restart, oldest first."""
-    rows = db.execute("SELECT ts, caller_key, dialled, withheld FROM calls WHERE ts > ? AND scorer != 'drill' ORDER BY ts", [since])
-    for ts, caller_key, dialled, withheld in rows:
-        yield Observation(ts, caller_key or None, dialled, bool(withheld))
-
-
-def dna_keys_since(db: sqlite_utils.Database, since: float) -> Iterator[CallKeys]:
-    """The Call DNA memory's keys of recent calls, oldest first (rebuilt at start-up)."""
+def memory_since(db: sqlite_utils.Database, since: float) -> Iterator[tuple[CallKeys, str]]:
+    """The calls the one in-memory store of call observations (models.memory.CallMemory)
+    is rebuilt from at start-up, oldest first, in one read: each call's keys and, for a
+    call diverted by risk policy, its divert destination (else ""). Drills are left out."""
     rows = db.execute(
         "SELECT ts, caller_key, caller_profile, json_extract(features, '$.trait'), dialled,"
-        " json_extract(signal, '$.source_ip'), withheld FROM calls WHERE ts > ? AND scorer != 'drill' ORDER BY ts", [since])
-    for ts, caller_key, profile, trait, dialled, source, withheld in rows:
-        yield CallKeys(ts, caller_key or None, profile or "", trait or "", dialled, source or "", bool(withheld))
-
-
-def diverts_since(db: sqlite_utils.Database, since: float) -> Iterator[tuple[float, str]]:
-    """(time, destination) of calls diverted by risk policy since ``since``: the hourly caps."""
-    yield from db.execute("SELECT ts, route FROM calls WHERE ts > ? AND route_action = 'divert' ORDER BY ts", [since])
+        " json_extract(signal, '$.source_ip'), withheld, route_action, route FROM calls"
+        " WHERE ts > ? AND scorer != 'drill' ORDER BY ts", [since])
+    for ts, caller_key, profile, trait, dialled, source, withheld, action, route in rows:
+        yield (CallKeys(ts, caller_key or None, profile or "", trait or "", dialled, source or "", bool(withheld)),
+               route if action == "divert" else "")
 
 
 def route_reason_of(db: sqlite_utils.Database, uniqueid: str) -> str | None:

@@ -8,7 +8,7 @@ import pytest
 
 from callshield.dialplan.variables import DECISION_VARIABLES, ROUTE_ACTION
 from callshield.config import Config
-from callshield.screening.history import CallHistory
+from callshield.models.memory import CallMemory
 from callshield.screening.lists import ListSnapshot
 from callshield.models.reasons import MAX_REASONS, REASON_CODES, Reason
 from callshield.screening.screener import Screener, Screening
@@ -388,10 +388,16 @@ def test_call_id_of_the_signal_wins_over_a_new_one(screener: Screener, call: Cal
     assert screener.screen(call()).decision.call_id == "call-1"
 
 
-def test_screener_uses_the_history_it_is_given(make_config: Callable[..., Config], call: Call) -> None:
-    history = CallHistory(window=600)
-    screener = Screener(make_config(), history=history)
+def test_screener_uses_the_memory_it_is_given(make_config: Callable[..., Config], call: Call) -> None:
+    memory = CallMemory(600)
+    screener = Screener(make_config(), memory=memory)
 
     screener.screen(call(caller_number=GB_CALLER))
 
-    assert screener.history is history and len(history) > 0
+    assert screener.memory is memory and screener.dna.memory is memory and screener.routes.caps.memory is memory
+    assert len(memory.series) > 0
+
+
+def test_the_memory_counts_over_the_configured_repeat_window(make_config: Callable[..., Config]) -> None:
+    with pytest.raises(ValueError, match="repeat_window"):
+        Screener(make_config(), memory=CallMemory(300))

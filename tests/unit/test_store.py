@@ -11,7 +11,6 @@ import pytest
 import sqlite_utils
 
 from callshield.errors import ListError, StoreError
-from callshield.screening.history import Observation
 from callshield.screening.lists import ListSnapshot
 from callshield.read.numbers import NumberIntel
 from callshield.screening.screener import Screener, Screening
@@ -202,18 +201,20 @@ def test_get_of_an_unknown_call_is_none(db: sqlite_utils.Database) -> None:
     assert call_store.get(db, "nope") is None
 
 
-def test_observations_since_are_oldest_first_and_exclude_since(db: sqlite_utils.Database, screened: Callable[..., Screening]) -> None:
+def test_memory_since_is_oldest_first_and_excludes_since(db: sqlite_utils.Database, screened: Callable[..., Screening]) -> None:
     records = [call_store.call_record(screened(at=t, **fields)) for t, fields in
                [(300, {"caller_number": GB_CALLER}), (100, {"caller_number": US_CALLER}), (200, {"presentation": "prohib"}), (50, {})]]
+    records[0].update(route_action="divert", route="PJSIP/fraudteam")
     db["calls"].insert_all(records, pk="id")
     t0 = records[0]["ts"] - 300
 
-    observations = list(call_store.observations_since(db, t0 + 100))
+    calls = list(call_store.memory_since(db, t0 + 100))
 
-    assert observations == [
-        Observation(t0 + 200, None, "+442071234567", True),
-        Observation(t0 + 300, GB_CALLER, "+442071234567", False),
+    assert [(k.timestamp, k.number, k.dialled, k.withheld, divert) for k, divert in calls] == [
+        (t0 + 200, None, "+442071234567", True, ""),
+        (t0 + 300, GB_CALLER, "+442071234567", False, "PJSIP/fraudteam"),
     ]
+    assert calls[1][0].profile == records[0]["caller_profile"] and calls[1][0].trait == json.loads(records[0]["features"])["trait"]
 
 
 def test_writer_writes_batches(writer: CallWriter, file_store: sqlite_utils.Database, screened: Callable[..., Screening]) -> None:
