@@ -3,7 +3,8 @@
 Each Call DNA feature belongs to one reason code; a code's weight is the sum of its
 features' contributions to the log-odds. Codes that pushed the score up come out
 strongest first, each with a detail built from the values behind it, e.g.
-``WITHHELD_REPEAT: 4 withheld calls to this number in 10 min``.
+``WITHHELD_BURST: 4 withheld calls to this number from any caller in 10 min, 6 in 1 h``.
+A detail states facts of this call: counts include it only when it fits them.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[F], str]]] = {
     "ALLOWLISTED": (("allowlisted",), lambda f: "the caller's trusted identity is on the allow list"),
     "KNOWN_FRAUDSTER": (("number_confirmed_", "profile_confirmed_"),
                         lambda f: f"{_n(f, 'number_confirmed_fraud')} earlier calls from this number and {_n(f, 'profile_confirmed_fraud')} from this caller profile confirmed as fraud"),
-    "WITHHELD_REPEAT": (("withheld_dialled_calls_", "withheld_share_dialled_1h"),
-                        lambda f: f"{_n(f, 'withheld_dialled_calls_10m') + 1} withheld calls to this number in 10 min"),
+    # Per dialled number from anyone: not WITHHELD_REPEAT, the rules' count per caller.
+    "WITHHELD_BURST": (("withheld_dialled_calls_", "withheld_share_dialled_1h"),
+                       lambda f: f"{_n(f, 'withheld_dialled_calls_10m') + _n(f, 'withheld')} withheld calls to this number from any caller"
+                                 f" in 10 min, {_n(f, 'withheld_dialled_calls_1h') + _n(f, 'withheld')} in 1 h"),
     "WITHHELD": (("withheld", "pres_", "privacy_", "from_anonymous"), lambda f: "the caller withheld their number"),
     "NO_CALLER_ID": (("no_caller_id",), lambda f: "no caller number at all"),
     "REPEAT_CALLS": (("number_calls_", "number_dialled_calls_"),

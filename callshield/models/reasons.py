@@ -14,7 +14,7 @@ REASON_CODES = {
     "NO_CALLER_ID": "the call carries no caller number at all",
     "INVALID_NUMBER": "the caller's number is not a valid number",
     "REPEAT_CALLS": "the same number called this number repeatedly",
-    "WITHHELD_REPEAT": "repeated withheld calls to this number",
+    "WITHHELD_REPEAT": "repeated withheld calls from the same caller to this number",
     "ATTESTATION_B": "STIR/SHAKEN attestation B: the carrier knows the customer, not the number",
     "ATTESTATION_C": "STIR/SHAKEN attestation C: the carrier does not know the caller",
     "VERIFICATION_FAILED": "STIR/SHAKEN verification of the caller's number failed",
@@ -22,6 +22,7 @@ REASON_CODES = {
     "INTERNATIONAL": "the call comes from another country than the dialled number's",
     "CLI_MISMATCH": "the presented number differs from the network-asserted number",
     # Call DNA model reasons (features grouped; see callshield/models/explain.py)
+    "WITHHELD_BURST": "many withheld calls to this number, from any caller",
     "KNOWN_FRAUDSTER": "earlier calls from this caller were confirmed as fraud",
     "PROFILE_REPEAT": "the same caller profile (route and device) called repeatedly",
     "NUMBER_ROTATION": "one caller profile presenting many different numbers",

@@ -207,7 +207,7 @@ def test_repeated_withheld_calls_are_explained_as_withheld(bundled) -> None:
         s = screener.screen(_call(40.0 * n, None, withheld=True))
     score, reasons = bundled.score(s.dna, explain=True)
     codes = [r.code for r in reasons]
-    assert {"WITHHELD_REPEAT", "WITHHELD"} & set(codes), codes
+    assert {"WITHHELD_BURST", "WITHHELD"} & set(codes), codes
     assert s.decision.status != "SAFE"
 
 

@@ -24,6 +24,7 @@ import pytest
 
 from callshield.config import load_config
 from callshield.models.model import load_model
+from callshield.models.reasons import Reason
 from callshield.screening import Screener
 from callshield.signal import CallSignal
 from callshield.store import open_store
@@ -100,3 +101,54 @@ def test_the_one_store_reproduces_features_velocities_scores_and_routes(replayed
 if __name__ == "__main__":
     json.dump(corpus(), sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")
+
+
+DDI = "+442071234567"
+
+
+def _withheld(ts: float, pai: str | None) -> CallSignal:
+    fields: dict[str, Any] = {"from_header": "<sip:anonymous@anonymous.invalid>", "privacy": "id",
+                              "presentation": "prohib_not_screened", "source_ip": "203.0.113.5", "user_agent": "CarrierSBC/4.2"}
+    if pai:
+        fields["pai"] = f"<sip:{pai}@carrier.example>"
+    return CallSignal(dialled=DDI, timestamp=ts, **fields)
+
+
+def test_withheld_repeat_means_one_count_whichever_scorer_explains_the_call() -> None:
+    """The rules' WITHHELD_REPEAT (withheld calls from this caller to this number) is the
+    count any WITHHELD_REPEAT an agent sees states; the model's per-dialled-number count
+    (from anyone) is WITHHELD_BURST, and its detail states that count."""
+    from callshield.models.explain import GROUPS
+
+    assert "WITHHELD_REPEAT" not in GROUPS  # the model never gives the rules' code
+    config = load_config(None, env={}, overrides={"routing.default.thresholds": {"suspicious": 20, "high_risk": 90}})
+    screener = Screener(config, model=load_model("bundled"))
+    callers = ["+441614960001", None, "+441614960001", "+441614960002", None, "+441614960001", None, None, "+441614960001"]
+    seen: dict[str, int] = {}
+    for i, pai in enumerate(callers):
+        s = screener.screen(_withheld(1_795_000_000 + 45 * i, pai))
+        rules = {r.code: r for r in screener.rules.score(s.facts, s.velocity, screener.lists).reasons}
+        shown = {r.code: r for r in s.decision.reasons}
+        same_caller = sum(1 for c in callers[: i + 1] if c == pai)  # this caller's withheld calls (None: the unidentified)
+        assert s.velocity.withheld_to_dialled + 1 == same_caller
+        if "WITHHELD_REPEAT" in rules:
+            assert rules["WITHHELD_REPEAT"].detail.startswith(f"{same_caller} withheld calls ")
+        if "WITHHELD_REPEAT" in shown:
+            assert shown["WITHHELD_REPEAT"] == rules["WITHHELD_REPEAT"]
+        assert s.dna is not None
+        burst = GROUPS["WITHHELD_BURST"][1](s.dna.features)  # the detail whenever the model gives the code
+        assert burst == f"{i + 1} withheld calls to this number from any caller in 10 min, {i + 1} in 1 h"
+        assert shown.get("WITHHELD_BURST", Reason("", 0, burst)).detail == burst
+        for code in shown:
+            seen[code] = seen.get(code, 0) + 1
+    assert seen.get("WITHHELD_REPEAT"), seen  # shown on the calls the model left SAFE
+    assert len(seen) > 3, seen  # and the model explained others
+
+
+def test_withheld_burst_counts_this_call_only_when_it_is_withheld() -> None:
+    from callshield.models.explain import GROUPS
+
+    detail = GROUPS["WITHHELD_BURST"][1]
+    earlier = {"withheld_dialled_calls_10m": 3.0, "withheld_dialled_calls_1h": 5.0}
+    assert detail({**earlier, "withheld": 0.0}) == "3 withheld calls to this number from any caller in 10 min, 5 in 1 h"
+    assert detail({**earlier, "withheld": 1.0}) == "4 withheld calls to this number from any caller in 10 min, 6 in 1 h"
