@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from callshield.history import Velocity
 
 WINDOWS = (60.0, 600.0, 3600.0, 86400.0)  # 1 min, 10 min, 1 h, 24 h
 HORIZON = WINDOWS[-1]
@@ -35,6 +34,23 @@ DIVERT_WINDOW = 3600.0  # the divert caps count per hour
 RULE_WINDOW = 600.0  # scoring.repeat_window's default
 Counts = tuple[int, int, int, int]
 ZERO: Counts = (0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Velocity:
+    """Repeat-call velocity: what the rules count of earlier calls within
+    ``scoring.repeat_window`` (this call not included).
+
+    ``withheld_to_dialled`` counts withheld calls to the dialled number from the same
+    network-asserted number when there is one, else from unidentified withheld callers
+    (the count ``WITHHELD_REPEAT`` reports). ``dialled_numbers_by_caller`` stops at the
+    memory's 256 distinct dialled numbers per caller (``memory.MAX_DISTINCT``).
+    """
+
+    caller_to_dialled: int = 0
+    caller_any: int = 0
+    withheld_to_dialled: int = 0
+    dialled_numbers_by_caller: int = 0
 
 
 class Series:

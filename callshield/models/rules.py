@@ -13,7 +13,7 @@ from callshield.read.facts import CallFacts
 from callshield.models.reasons import Reason, ScoreResult, strongest
 
 if TYPE_CHECKING:  # screening/ calls the model parts and passes these in: types only, no import at run time
-    from callshield.screening.history import Velocity
+    from callshield.models.memory import Velocity
     from callshield.screening.lists import ListSnapshot
 
 

@@ -21,11 +21,10 @@ from callshield.config import Config
 from callshield.screening.decision import Decision
 from callshield.dialplan.policy import DivertCaps, RoutingTable
 from callshield.read.facts import CallFacts, derive_facts
-from callshield.screening.history import Velocity
 from callshield.screening.lists import ListSnapshot
 from callshield.models.dna import CallDNA, DnaReading
-from callshield.models.insights import Insights, carrier_name, insights
-from callshield.models.memory import CallMemory
+from callshield.screening.insights import Insights, carrier_name, insights
+from callshield.models.memory import CallMemory, Velocity
 from callshield.models.reasons import Reason, ScoreResult
 from callshield.models.rules import RuleScorer
 from callshield.read.numbers import NumberIntel

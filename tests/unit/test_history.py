@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from callshield.screening.history import Velocity
 from callshield.models import memory as memory_module
-from callshield.models.memory import CallKeys, CallMemory
+from callshield.models.memory import CallKeys, CallMemory, Velocity
 
 DDI = "+442071234567"
 DDI_2 = "+442079460001"

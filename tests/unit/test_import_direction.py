@@ -38,7 +38,6 @@ ALLOWED = {
 # The only core names the store may import: data it writes or reads back, no logic.
 STORE_CORE_TYPES = {
     "callshield.screening.screener": {"Screening"},
-    "callshield.screening.history": {"Observation"},
     "callshield.screening.lists": {"LIST_NAMES", "ListSnapshot"},
     "callshield.models.memory": {"CallKeys"},
     "callshield.dialplan.state": {"SLOTS", "ActivePlan", "NumberRoute", "Override", "PlanRoute", "RouteState"},
@@ -215,7 +214,7 @@ def test_the_scan_sees_the_package() -> None:
 # The rule fails on a violation: each of these sources, put in the named module, is refused.
 @pytest.mark.parametrize(("module", "source"), [
     ("callshield.screening.decision", "from callshield.agi import screen\n"),
-    ("callshield.models.insights", "def f():\n    from callshield.store import lists\n"),
+    ("callshield.screening.insights", "def f():\n    from callshield.store import lists\n"),
     ("callshield.config", "def validate():\n    from callshield.read.numbers import typed_key\n"),
     ("callshield.store.lists", "from callshield.read.numbers import typed_key\n"),
     ("callshield.store.routing", "from callshield.dialplan.policy import RoutingTable\n"),
@@ -233,7 +232,7 @@ def test_a_violation_is_refused(module: str, source: str) -> None:
 
 @pytest.mark.parametrize(("module", "source"), [
     ("callshield.store.journal", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from callshield.screening.screener import Screening\n"),
-    ("callshield.store.calls", "from callshield.screening.history import Observation\n"),
+    ("callshield.store.calls", "from callshield.models.memory import CallKeys\n"),
     ("callshield.cli", "def train():\n    from callshield.training import train as training\n"),
     ("callshield.training.replay", "from callshield.wiring import build_screener\n"),
 ])

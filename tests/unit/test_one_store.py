@@ -25,8 +25,8 @@ import pytest
 from callshield.config import load_config
 from callshield.models.model import load_model
 from callshield.models.reasons import Reason
-from callshield.screening import Screener
-from callshield.signal import CallSignal
+from callshield.screening.screener import Screener
+from callshield.read.signal import CallSignal
 from callshield.store import open_store
 from callshield.store.calls import call_record, insert_records
 from callshield.wiring import build_screener
@@ -46,7 +46,7 @@ def _digest(vector: list[float]) -> str:
 
 
 def corpus() -> dict[str, Any]:
-    from callshield.models.simulate import simulate
+    from callshield.training.simulate import simulate
 
     config = load_config(None, env={}, overrides=OVERRIDES)
     model = load_model("bundled")

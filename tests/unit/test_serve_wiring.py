@@ -7,7 +7,7 @@ import time
 import pytest
 
 from callshield.config import load_config
-from callshield.screening.history import Velocity
+from callshield.models.memory import Velocity
 from callshield.read.numbers import NumberIntel
 from callshield.serve import build_services
 from callshield.read.signal import CallSignal
