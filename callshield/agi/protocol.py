@@ -55,6 +55,28 @@ def _env_line(line: str) -> tuple[str, str]:
     return name.strip(), value[1:] if value.startswith(" ") else value
 
 
+async def _env_after(reader: asyncio.StreamReader, first: bytes) -> list[bytes]:
+    """The environment's lines after ``first`` up to the blank line (not included). Asterisk
+    writes them all at once, so after the first line this is one ``readuntil`` for
+    ``\\n\\n`` (bounded by the reader's limit) instead of an await per line."""
+    if not first.rstrip(b"\r\n"):
+        return []
+    if first.endswith(b"\r\n"):  # not Asterisk's line ending: line by line, as it comes
+        lines: list[bytes] = []
+        while (raw := await reader.readuntil(b"\n")).rstrip(b"\r\n"):
+            lines.append(raw)
+            if len(lines) > MAX_ENV_LINES:
+                break
+        return lines
+    # After a line's newline, the environment ends at a newline at once or at the next
+    # "\n\n" (the last line's newline and the blank line).
+    head = await reader.readexactly(1)
+    if head == b"\n":
+        return []
+    rest = head + await reader.readuntil(b"\n\n")
+    return rest.split(b"\n")[:-2]
+
+
 class AgiSession:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, env: dict[str, str], command_timeout: float):
         self.reader = reader
@@ -78,29 +100,34 @@ class AgiSession:
 
     @classmethod
     async def open(cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, env_timeout: float, command_timeout: float) -> "AgiSession":
-        """Read the environment line by line, so a peer that is not Asterisk is refused at
-        its first line."""
+        """Read the environment: its first line alone, so a peer that is not Asterisk is
+        refused at it, then the rest up to the blank line (at most MAX_LINE bytes)."""
         env: dict[str, str] = {}
         try:
             async with asyncio.timeout(env_timeout):
-                for _ in range(MAX_ENV_LINES + 1):
-                    raw = await reader.readline()
-                    if not raw:
-                        if not env:
-                            raise AgiProbe("connection closed before any AGI environment (a TCP probe?)")
-                        raise AgiProtocolError(f"the AGI environment ended early after {len(env)} lines (connection closed)")
-                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                    if not line:
-                        return cls(reader, writer, env, command_timeout)
-                    name, value = _env_line(line)
+                # The first line alone, so a peer that is not Asterisk is refused at it; then
+                # the rest up to the blank line in one or two reads, not one per line.
+                first = await reader.readline()
+                if not first:
+                    raise AgiProbe("connection closed before any AGI environment (a TCP probe?)")
+                if first.rstrip(b"\r\n"):
+                    name, value = _env_line(first.decode("utf-8", errors="replace").rstrip("\r\n"))
                     env[name] = value
+                for raw in await _env_after(reader, first):
+                    if len(env) >= MAX_ENV_LINES:
+                        raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
+                    name, value = _env_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                    env[name] = value
+                return cls(reader, writer, env, command_timeout)
+        except asyncio.IncompleteReadError as exc:
+            lines = len(env) + exc.partial.count(b"\n")
+            raise AgiProtocolError(f"the AGI environment ended early after {lines} lines (connection closed)") from None
+        except (ValueError, asyncio.LimitOverrunError):  # no blank line within the reader's limit
+            raise AgiProtocolError(f"the AGI environment is longer than {MAX_LINE} bytes") from None
         except TimeoutError:
             if not env:
                 raise AgiSilentPeer(f"sent no AGI environment within {env_timeout}s (agi.env_timeout): cut") from None
             raise AgiProtocolError(f"the AGI environment did not end (no blank line) within {env_timeout}s") from None
-        except ValueError:  # a line over the reader's limit
-            raise AgiProtocolError(f"an AGI environment line is longer than {MAX_LINE} bytes") from None
-        raise AgiProtocolError(f"the AGI environment has more than {MAX_ENV_LINES} lines")
 
     async def command(self, text: str, timeout: float | None = None) -> AgiReply:
         """Send one command and wait for its reply.

@@ -90,7 +90,7 @@ def decode_fields(reply: str | None, dropped: int = 0) -> tuple[dict[str, str], 
     out: dict[str, str] = {}
     for (name, _), part in zip(FIELDS, parts):
         try:
-            value = base64.b64decode(part, validate=True).decode("utf-8", errors="replace")
+            value = binascii.a2b_base64(part, strict_mode=True).decode("utf-8", errors="replace")
         except (binascii.Error, ValueError):
             problems.append(f"{name}: not base64")
             continue

@@ -12,13 +12,12 @@ is loaded (else the rule score) -> route -> phone insights.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Protocol
 
 from callshield.config import Config
-from callshield.screening.decision import Decision
+from callshield.screening.decision import CallIds, Decision
 from callshield.dialplan.policy import DivertCaps, RoutingTable
 from callshield.read.facts import CallFacts, derive_facts
 from callshield.screening.lists import ListSnapshot
@@ -61,7 +60,7 @@ class Screener:
         dna: CallDNA | None = None,
         model: RiskModel | None = None,
         dnc: frozenset[str] = frozenset(),
-        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        new_id: Callable[[], str] | None = None,
     ):
         self.config = config
         self.intel = NumberIntel(config.scoring.home_country) if intel is None else intel
@@ -83,7 +82,7 @@ class Screener:
         self.trusted = networks(config.scoring.trust_verstat_from)
         self.identity_from = networks(config.scoring.trust_identity_from)
         self.internal = networks(config.scoring.internal_networks)
-        self.new_id = new_id
+        self.new_id = CallIds() if new_id is None else new_id
         self._carrier = lru_cache(maxsize=65536)(carrier_name)  # LRU: no cliff when full
 
     def screen(self, signal: CallSignal) -> Screening:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any, Iterator
 
+import orjson
 import sqlite_utils
 
 from callshield.models.memory import CallKeys
@@ -31,6 +32,16 @@ class PendingCall:
 
     def to_record(self) -> dict[str, Any]:
         return call_record(self.screening, self.timings)
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a record's column. orjson: a tenth of ``json.dumps``' CPU on the
+    writer thread (which shares the event loop's core); the stdlib for what orjson refuses
+    (a lone surrogate, a non-string key), so no record is ever refused for its JSON."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def row_of(record: dict[str, Any]) -> tuple[Any, ...]:
@@ -78,7 +89,7 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "withheld": int(f.withheld),
         "score": d.score,
         "status": d.status,
-        "reasons": json.dumps([r.to_dict() for r in d.reasons]),
+        "reasons": dumps([r.to_dict() for r in d.reasons]),
         "attestation": d.attestation,
         "spoof_status": d.spoof_status,
         "spoof_verified": int(d.spoof_verified),
@@ -88,11 +99,11 @@ def call_record(s: Screening, timings: dict[str, float] | None = None) -> dict[s
         "route_reason": d.route_reason,
         "announcement": d.announcement,
         "scorer": d.scorer,
-        "signal": json.dumps(s.signal.to_dict()),
-        "features": json.dumps(features),
-        "timings": json.dumps({"score_us": round(s.elapsed_us, 1), **(timings or {})}),
+        "signal": dumps(s.signal.to_dict()),
+        "features": dumps(features),
+        "timings": dumps({"score_us": round(s.elapsed_us, 1), **(timings or {})}),
         "caller_profile": d.caller_profile,
-        "insights": json.dumps(s.insights.channel_variables()),
+        "insights": dumps(s.insights.channel_variables()),
     }
 
 

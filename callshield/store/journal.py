@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from callshield.store.calls import CALL_COLUMNS, row_of
+from callshield.store.calls import CALL_COLUMNS, dumps, row_of
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -86,12 +86,12 @@ def record_of(t: tuple[Any, ...]) -> dict[str, Any]:
     return {
         "id": e["id"], "ts": e["ts"], "uniqueid": e["uniqueid"], "channel": e["channel"], "dialled": e["dialled"],
         "caller_key": e["caller_key"], "caller_number": e["caller_number"], "withheld": e["withheld"], "score": e["score"],
-        "status": e["status"], "reasons": json.dumps([{"code": c, "points": p, "detail": x} for c, p, x in e["reasons"]]),
+        "status": e["status"], "reasons": dumps([{"code": c, "points": p, "detail": x} for c, p, x in e["reasons"]]),
         "attestation": e["attestation"], "spoof_status": e["spoof_status"], "spoof_verified": e["spoof_verified"],
         "route_action": e["route_action"], "route": e["route"], "route_fallback": e["route_fallback"],
         "route_reason": e["route_reason"], "announcement": e["announcement"], "scorer": e["scorer"],
-        "signal": json.dumps(signal), "features": json.dumps({"trait": e["trait"], "from_journal": True}),
-        "timings": json.dumps({"from_journal": True}), "caller_profile": e["caller_profile"], "insights": "{}",
+        "signal": dumps(signal), "features": dumps({"trait": e["trait"], "from_journal": True}),
+        "timings": dumps({"from_journal": True}), "caller_profile": e["caller_profile"], "insights": "{}",
     }
 
 

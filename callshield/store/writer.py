@@ -14,7 +14,6 @@ import collections
 import json
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -32,7 +31,6 @@ log = logging.getLogger("callshield.store")
 RETRIES = 5  # attempts at a batch the store refuses for a passing reason (locked, busy)
 ATTEMPT_PATIENCE = 5.0  # seconds one attempt waits for a lock
 BUSY_SLICE_MS = 250  # the writer's SQLite busy timeout: short slices, so a shutdown is never kept waiting on a lock
-_STOP = object()
 
 
 class CallWriter:
@@ -43,7 +41,12 @@ class CallWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self._journal = journal
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # The event loop appends, this writer's thread pops (a deque is safe for that
+        # without a lock). No wake-up per call: the loop wakes the thread only when a batch
+        # is full, so a call costs the loop an append, not a futex and a GIL hand-off.
+        self._inbox: collections.deque[dict[str, Any] | PendingCall] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="callshield-writer", daemon=True)
         self._flushed = threading.Condition()
         self._abandon = threading.Event()  # set by close() past its deadline: no more store attempts
@@ -75,7 +78,9 @@ class CallWriter:
     def submit(self, record: dict[str, Any] | PendingCall) -> None:
         """Queue one call record (or a PendingCall to serialise on this thread); never blocks."""
         self._submitted += 1
-        self._queue.put(record)
+        self._inbox.append(record)
+        if len(self._inbox) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
 
     def health_problem(self) -> str | None:
         """Why call records are not safe right now, or None: the store file gone or
@@ -110,6 +115,7 @@ class CallWriter:
         """Wait until everything submitted so far is on disk (or spilled)."""
         target = self._submitted
         deadline = time.monotonic() + timeout
+        self._wake.set()
         with self._flushed:
             while self.written + self.spilled + self.lost + self.kept < target:
                 left = deadline - time.monotonic()
@@ -122,7 +128,8 @@ class CallWriter:
         """Write what is queued, waiting at most ``timeout`` for the store; past it, keep
         the rest in the journal (or spill it). Logs and returns the counts."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._stopping = True
+            self._wake.set()
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("the store did not take the queued call records within %.1fs of shutdown (%s): keeping them",
@@ -141,31 +148,20 @@ class CallWriter:
     def _run(self) -> None:
         db = self._db
         try:
-            stop = False
-            while not stop:
-                batch: list[dict[str, Any] | PendingCall] = []
-                try:
-                    item = self._queue.get(timeout=self.flush_interval)
-                except queue.Empty:
-                    continue
-                deadline = time.monotonic() + self.flush_interval
-                while True:
-                    if item is _STOP:
-                        stop = True
-                        break
-                    batch.append(item)
-                    if len(batch) >= self.batch_size:
-                        break
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                if batch:
+            while True:
+                # Woken by a full batch, flush() or close(); otherwise every flush_interval.
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+                stop = self._stopping
+                while self._inbox:
+                    batch = [self._inbox.popleft() for _ in range(min(self.batch_size, len(self._inbox)))]
                     try:
                         self._write(db, batch)
                     except Exception:  # never let the writer thread die
                         log.exception("writing %d call records failed unexpectedly", len(batch))
                         self._spill([_record(i) for i in batch], _segments(batch))
+                if stop:
+                    return
         finally:
             db.close()
 
