@@ -22,7 +22,6 @@ Segments: ``<store.path>.journal.<seq>``, mode 0600 (call records are personal d
 
 from __future__ import annotations
 
-import json
 import logging
 import marshal
 import os
