@@ -1,14 +1,19 @@
 """The call journal: every decision is appended to a file before its reply reaches
 Asterisk, so a killed ``serve`` loses no call Asterisk acted on.
 
-A ``write()`` to a file is in the kernel's page cache when it returns: it survives the
-process being killed (SIGKILL, a crash, the OOM killer), though not a power cut. So the
-event loop appends one record per decision with one ``write()`` and no fsync: a 4-byte
-length, then the entry, a flat tuple of the decision in ``marshal`` format (version 4,
-stable across Python 3 releases). That costs about 4 µs in isolation and 20-50 µs per
-call inside serve (bench/journal_cost.py); a JSON line with the whole call signal cost
-16 and about 60. marshal is not meant for hostile data: the journal is the service
-user's own file, mode 0600, like the store. The writer thread fsyncs the journal once
+A segment is a file of ``SEGMENT_BYTES`` reserved on disk (``posix_fallocate``, so a
+full disk fails the segment's creation, never a write into it) and mapped into memory
+(``mmap``, shared): a store into the mapping is in the kernel's page cache at once, so
+it survives the process being killed (SIGKILL, a crash, the OOM killer), though not a
+power cut, like a ``write()``, without a system call. The event loop appends one record
+per decision and no fsync: the entry, a flat tuple of the decision in ``marshal`` format
+(version 4, stable across Python 3 releases), then its 4-byte length in front of it, so
+a record is there only once whole; a length of 0 ends the segment. About 2 µs per call
+in isolation. It was a ``write()`` per call (4 µs in isolation) until the profile of
+serve under load showed 30-100 µs of CPU per call for it: the call released the GIL to
+the writer thread and took it back (bench/agi_screen.py, journal on and off). marshal
+is not meant for hostile data: the journal is the service user's own file, mode 0600,
+like the store. The writer thread fsyncs the journal once
 per batch, off the call path, and marks each call done once the store (or the spill
 file) holds its full record. The journal is cut into segments of ``ROTATE_EVERY``
 records; a segment the loop has moved past whose calls are all done is deleted, so the
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import marshal
+import mmap
 import os
 import re
 import struct
@@ -45,7 +51,8 @@ INSERT_IF_MISSING = f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VA
 _SEGMENT_RE = re.compile(r"\.journal\.(\d{8})$")
 _LENGTH = struct.Struct("<I")
 MARSHAL_VERSION = 4
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+SEGMENT_BYTES = 4 << 20  # ~10,000 records of ~400 bytes: a segment is cut by ROTATE_EVERY first
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 def segments(store_path: str | Path) -> list[Path]:
@@ -94,21 +101,18 @@ def record_of(t: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def frame(e: tuple[Any, ...]) -> bytes:
-    """One journal record: its length, then the entry (marshal)."""
-    data = marshal.dumps(e, MARSHAL_VERSION)
-    return _LENGTH.pack(len(data)) + data
-
-
 def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     """The entries of one segment, and 1 if it ends in a record cut short (a kill
-    mid-write, a full disk) or unreadable, else 0."""
+    mid-write, a full disk) or unreadable, else 0. A length of 0 (the reserved,
+    never-written rest of the segment) ends it cleanly."""
     data = path.read_bytes()
     entries, pos = [], 0
     while pos < len(data):
         if pos + _LENGTH.size > len(data):
             return entries, 1
         (size,) = _LENGTH.unpack_from(data, pos)
+        if size == 0:
+            return entries, 0
         end = pos + _LENGTH.size + size
         if end > len(data):
             return entries, 1
@@ -158,6 +162,8 @@ class CallJournal:
         existing = segments(store_path)
         self._seq = int(_SEGMENT_RE.search(existing[-1].name).group(1)) if existing else 0  # type: ignore[union-attr]
         self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+        self._pos = 0  # bytes used in the current segment
         self._lines = 0
         self._lock = threading.Lock()
         self._outstanding: dict[int, int] = {}
@@ -174,14 +180,18 @@ class CallJournal:
         """Journal one decision; returns its segment, or 0 when it could not be written
         (logged; the call goes on: its record still reaches the writer)."""
         try:
-            line = frame(entry(screening))
-            if self._fd is None or self._lines >= self.rotate_every:
+            data = marshal.dumps(entry(screening), MARSHAL_VERSION)
+            end = self._pos + _LENGTH.size + len(data)
+            if self._map is None or self._lines >= self.rotate_every or end + _LENGTH.size > SEGMENT_BYTES:
                 self._rotate()
-            assert self._fd is not None
-            written = os.write(self._fd, line)
-            if written != len(line):  # a full disk: never append after a torn line
-                self._lines = self.rotate_every
-                raise OSError(f"short write ({written} of {len(line)} bytes): is the disk full?")
+                end = _LENGTH.size + len(data)
+                if end + _LENGTH.size > SEGMENT_BYTES:
+                    raise OSError(f"a decision of {len(data)} bytes does not fit a journal segment")
+            assert self._map is not None
+            pos = self._pos
+            self._map[pos + _LENGTH.size:end] = data
+            self._map[pos:pos + _LENGTH.size] = _LENGTH.pack(len(data))  # last: the record counts once whole
+            self._pos = end
         except Exception as exc:  # the journal must never cost a call its decision
             self._failed(exc)
             return 0
@@ -193,14 +203,29 @@ class CallJournal:
             self._outstanding[self._seq] += 1
         return self._seq
 
+    @property
+    def end(self) -> int:
+        """Where the next record of the current segment goes (bytes)."""
+        return self._pos
+
     def _rotate(self) -> None:
         seq = self._seq + 1
         fd = os.open(self.path(seq), _OPEN_FLAGS, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, SEGMENT_BYTES)  # the disk space now: a full disk fails here, not in a store
+            mapped = mmap.mmap(fd, SEGMENT_BYTES, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            Path(self.path(seq)).unlink(missing_ok=True)
+            raise
         with self._lock:
-            old, self._fd, self._seq, self._lines = self._fd, fd, seq, 0
+            old_fd, old_map = self._fd, self._map
+            self._fd, self._map, self._seq, self._lines, self._pos = fd, mapped, seq, 0, 0
             self._outstanding[seq] = 0
-            if old is not None:
-                os.close(old)
+        if old_map is not None:
+            old_map.close()
+        if old_fd is not None:
+            os.close(old_fd)
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1
@@ -252,7 +277,9 @@ class CallJournal:
         """At shutdown, after the writer: delete the finished segments; returns how many
         calls stay journaled for the next start."""
         with self._lock:
-            fd, self._fd = self._fd, None
+            fd, mapped, self._fd, self._map = self._fd, self._map, None, None
+        if mapped is not None:
+            mapped.close()
         if fd is not None:
             os.close(fd)
         return self.collect(everything=True)

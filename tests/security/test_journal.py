@@ -64,8 +64,9 @@ def test_a_line_torn_by_a_kill_mid_write_is_skipped(tmp_path, screen):
     db_path = tmp_path / "cs.db"
     journal = CallJournal(db_path)
     journal.append(screen())
-    with open(journal.path(1), "ab") as fh:
-        fh.write(struct.pack("<I", 1000) + b"\xfb\x01torn")  # a record cut short by a kill
+    with open(journal.path(1), "r+b") as fh:  # a record cut short by a kill, where the next one goes
+        fh.seek(journal.end)
+        fh.write(struct.pack("<I", 1000) + b"\xfb\x01torn")
     db = open_store(db_path)
     assert call_journal.replay(db, db_path) == (1, 0, 1)
     db.close()
