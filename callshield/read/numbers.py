@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, re_util
+from phonenumbers.phonenumberutil import _number_type_helper  # phonenumbers' own typing step (see type_and_region)
 
 from callshield.config import Config
 from callshield.errors import ConfigError, NumberError
@@ -49,29 +50,36 @@ class NumberInfo:
         return self.e164 or self.raw
 
 
-def _region(p: phonenumbers.PhoneNumber) -> str:
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(p.country_code, ())
-    if len(regions) == 1:  # most countries: no need to test the number against each region
-        return "" if regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY else regions[0]
-    return phonenumbers.region_code_for_number(p) or ""
+def type_and_region(p: phonenumbers.PhoneNumber) -> tuple[PhoneNumberType, str]:
+    """``phonenumbers.number_type(p)`` and the region of a valid number ("" for none or a
+    non-geographic one) in one pass: exactly phonenumbers' rules, without their repeats.
 
-
-def _number_type(p: phonenumbers.PhoneNumber) -> PhoneNumberType:
-    """phonenumbers.number_type without its second pass over a shared country code's
-    regions: for +1 and +44 that pass is most of the cost of a first-seen number."""
+    For a country code shared by several regions (+1, +44, +7, ...) phonenumbers finds the
+    region by testing the number against each region's patterns, then tests it again to
+    type it, and ``region_code_for_number`` repeats the search: three passes for a
+    first-seen number, most of its cost. Here the pass that finds the region also types
+    the number. ``tests/unit/test_numbers_fast.py`` checks both answers against
+    phonenumbers for example numbers of every region and type and for random digits.
+    """
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(p.country_code, ())
     if len(regions) <= 1:
-        return phonenumbers.number_type(p)
-    region = phonenumbers.region_code_for_number(p)
-    if region is None:
-        return PhoneNumberType.UNKNOWN
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(p.country_code, region)
-    if metadata is None:
-        return PhoneNumberType.UNKNOWN
-    helper = getattr(phonenumbers.phonenumberutil, "_number_type_helper", None)
-    if helper is None:  # a phonenumbers without the helper: the public, slower way
-        return phonenumbers.number_type(p)
-    return helper(phonenumbers.national_significant_number(p), metadata)
+        ntype = phonenumbers.number_type(p)
+        region = regions[0] if regions and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY else ""
+        return ntype, region if ntype != PhoneNumberType.UNKNOWN else ""
+    national = phonenumbers.national_significant_number(p)
+    for region in regions:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if re_util.re_compile(metadata.leading_digits).match(national):
+                ntype = _number_type_helper(national, metadata)
+                return ntype, region if ntype != PhoneNumberType.UNKNOWN else ""
+        else:
+            ntype = _number_type_helper(national, metadata)
+            if ntype != PhoneNumberType.UNKNOWN:
+                return ntype, region
+    return PhoneNumberType.UNKNOWN, ""
 
 
 _DESCS = ("general_desc", "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "personal_number", "voip",
@@ -136,6 +144,7 @@ class NumberIntel:
             candidates = [digits, "+" + digits]  # carriers often send E.164 without the '+'
         best: phonenumbers.PhoneNumber | None = None
         best_type = PhoneNumberType.UNKNOWN
+        best_region = ""
         for candidate in candidates:
             try:
                 parsed = phonenumbers.parse(candidate, region)
@@ -143,9 +152,9 @@ class NumberIntel:
                 continue
             # number_type() is UNKNOWN exactly when is_valid_number() is false; asking
             # once instead of both halves the cost of a first-seen number.
-            ntype = _number_type(parsed)
+            ntype, found = type_and_region(parsed)
             if ntype != PhoneNumberType.UNKNOWN:
-                best, best_type = parsed, ntype
+                best, best_type, best_region = parsed, ntype, found
                 break
             best = best or parsed
         if best is None:
@@ -153,7 +162,7 @@ class NumberIntel:
         valid = best_type != PhoneNumberType.UNKNOWN
         e164 = phonenumbers.format_number(best, phonenumbers.PhoneNumberFormat.E164)
         if valid:
-            number_region = _region(best)
+            number_region = best_region
         else:
             number_region = phonenumbers.region_code_for_country_code(best.country_code)
             number_region = "" if number_region == phonenumbers.UNKNOWN_REGION else number_region
