@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from typing import AsyncIterator
 
@@ -249,3 +250,23 @@ async def test_multi_line_command_is_refused(wire: Wire, text: str) -> None:
     with pytest.raises(AgiProtocolError, match="^an AGI command must be one line$"):
         await session.command(text)
     assert session.round_trips == 0
+
+
+@settings(max_examples=300, deadline=None)
+@example([b"agi_channel: PJSIP/x-1", b"agi_calleridname:", b"agi_x:  two spaces", b"agi_y: a\rb\r"])
+@given(lines=st.lists(st.one_of(
+    st.builds(lambda n, v: f"agi_{n}:{v}".encode("utf-8", "surrogateescape"), st.text(max_size=12), st.text(max_size=30)),
+    st.binary(max_size=40)), max_size=30))
+def test_the_whole_environment_is_read_as_line_by_line(lines: list[bytes]) -> None:
+    """The one-pass parse of the environment gives what the line-by-line rule gives, or
+    the same error for the first bad line."""
+    from callshield.agi.protocol import _env_line, _env_lines
+
+    lines = [line for line in lines if b"\n" not in line]
+    try:
+        expected = [_env_line(line.decode("utf-8", errors="replace").rstrip("\r\n")) for line in lines]
+    except AgiProtocolError as exc:
+        with pytest.raises(AgiProtocolError, match=f"^{re.escape(str(exc))}$"):
+            _env_lines(lines)
+        return
+    assert _env_lines(lines) == expected
