@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Awaitable, Callable
 
 from callshield.agi import access_override, access_plans, health, screen
-from callshield.agi.protocol import MAX_LINE, AgiSession
+from callshield.agi.protocol import AgiConnection, AgiSession
 from callshield.agi.watchdog import SessionSockets
 from callshield.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError, AgiSilentPeer
 from callshield.services import Services
@@ -70,8 +70,13 @@ class AgiServer:
         self._warned_silent = 0.0
 
     async def start(self) -> asyncio.Server:
-        self._server = await asyncio.start_server(self._serve, self.config.host, self.config.port, limit=MAX_LINE, backlog=512)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: AgiConnection(self._connected), self.config.host, self.config.port,
+                                                backlog=512)
         return self._server
+
+    def _connected(self, conn: AgiConnection) -> None:
+        asyncio.get_running_loop().create_task(self._serve(conn))
 
     @property
     def port(self) -> int:
@@ -132,20 +137,20 @@ class AgiServer:
         else:
             log.debug("peer=%s: %s", peer, exc)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, conn: AgiConnection) -> None:
         self.sessions += 1
         task = asyncio.current_task()
-        assert task is not None
-        transport = writer.transport
+        assert task is not None and conn.transport is not None
+        transport = conn.transport
         self._open[task] = transport
         self._no_env_yet[transport] = None
         if len(self._open) > self.max_connections:
             self._make_room(transport)
-        peer = writer.get_extra_info("peername")
-        fd = self.sockets.add(writer.get_extra_info("socket"))
+        peer = conn.get_extra_info("peername")
+        fd = self.sockets.add(conn.get_extra_info("socket"))
         session: AgiSession | None = None
         try:
-            session = await AgiSession.open(reader, writer, env_timeout=self.config.env_timeout, command_timeout=self.config.command_timeout)
+            session = await AgiSession.open(conn, env_timeout=self.config.env_timeout, command_timeout=self.config.command_timeout)
             self._no_env_yet.pop(transport, None)
             handler = self.table.get(session.script)
             if handler is None:
@@ -178,7 +183,4 @@ class AgiServer:
             self._open.pop(task, None)
             self._no_env_yet.pop(transport, None)
             self.sockets.discard(fd)
-            if session is not None:
-                await session.close()
-            else:
-                writer.close()
+            conn.close()

@@ -15,7 +15,7 @@ import random
 import pytest
 
 from callshield.agi import encode
-from callshield.agi.protocol import AgiSession
+from callshield.agi.protocol import AgiConnection, AgiSession
 from callshield.errors import AgiProtocolError
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.asyncio]
@@ -56,14 +56,22 @@ async def call_through(handler, asterisk, ami, caller, numbers) -> None:
 
 async def stand_in(handler):
     """An AGI server on a free port running ``handler(session)`` for each connection."""
-    async def serve(reader, writer):
-        session = await AgiSession.open(reader, writer, env_timeout=2.0, command_timeout=2.0)
+    async def serve(conn: AgiConnection) -> None:
+        session = await AgiSession.open(conn, env_timeout=2.0, command_timeout=2.0)
         try:
             await handler(session)
         finally:
             await session.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    sessions: set[asyncio.Task[None]] = set()
+
+    def connected(conn: AgiConnection) -> None:
+        task = loop.create_task(serve(conn))
+        sessions.add(task)
+        task.add_done_callback(sessions.discard)
+
+    server = await loop.create_server(lambda: AgiConnection(connected), "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 
 
@@ -110,9 +118,9 @@ async def test_asterisk_reads_the_tail_of_an_overlong_line_as_the_next_command(a
         seen.append(await session.get_full_variable("${LEN(${CS_LONG})}"))
         # What encode prevents, sent raw: 8,191 bytes are one command, the rest is another.
         head = 'EXEC MSet "CS_LONG='
-        session.writer.write(f'{head}{"a" * (8191 - len(head))},CS_TAIL=1"\n'.encode())
+        session.connection.write(f'{head}{"a" * (8191 - len(head))},CS_TAIL=1"\n'.encode())
         for _ in range(2):
-            seen.append((await session.reader.readline()).decode().strip())
+            seen.append((await session.connection.readline())[0].decode().strip())
         seen.append(await get_variable(session, "CS_TAIL"))
 
     await call_through(handler, asterisk, ami, caller, numbers)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from callshield.agi import screen
-from callshield.agi.protocol import MAX_LINE, AgiSession
+from callshield.agi.protocol import MAX_LINE, AgiConnection, AgiSession
 from callshield.agi.signal_reader import FIELDS, encode_reply
 from callshield.config import ROUTE_ACTIONS, load_config
 from callshield.screening.lists import ListSnapshot
@@ -43,25 +43,24 @@ ADVERSARIAL = [
 
 
 class FakeAsterisk:
-    """The Asterisk side of one in-memory AGI session (an asyncio.StreamWriter stand-in)."""
+    """The Asterisk side of one in-memory AGI session: the transport of callshield's
+    AgiConnection, answering each command line by feeding the reply to the connection."""
 
     def __init__(self, get_reply: bytes):
-        self.reader = asyncio.StreamReader(limit=MAX_LINE)
+        self.conn = AgiConnection()
         self.get_reply = get_reply
         self.commands: list[str] = []
+        self.conn.connection_made(self)  # type: ignore[arg-type]
 
     def write(self, data: bytes) -> None:
         for line in data.decode("utf-8", "replace").splitlines():
             self.commands.append(line)
             if line.startswith("GET FULL VARIABLE "):
-                self.reader.feed_data(self.get_reply)
+                self.conn.data_received(self.get_reply)
             elif line.startswith("EXEC "):
-                self.reader.feed_data(b"200 result=0\n")
+                self.conn.data_received(b"200 result=0\n")
             else:
-                self.reader.feed_data(b"200 result=1\n")
-
-    async def drain(self) -> None:
-        pass
+                self.conn.data_received(b"200 result=1\n")
 
     def is_closing(self) -> bool:
         return False
@@ -69,7 +68,13 @@ class FakeAsterisk:
     def close(self) -> None:
         pass
 
-    async def wait_closed(self) -> None:
+    def get_extra_info(self, name: str, default=None):
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
         pass
 
     def route_action(self) -> str | None:
@@ -92,7 +97,7 @@ SERVICES = services()
 def run(reply: bytes, env: dict[str, str] | None = None) -> FakeAsterisk:
     async def call() -> FakeAsterisk:
         peer = FakeAsterisk(reply)
-        session = AgiSession(peer.reader, peer, {**ENV, **(env or {})}, command_timeout=5.0)  # type: ignore[arg-type]
+        session = AgiSession(peer.conn, {**ENV, **(env or {})}, command_timeout=5.0)
         await screen.handle(session, SERVICES)
         return peer
 
@@ -184,9 +189,9 @@ def test_asterisk_refusing_the_read_still_decides_on_the_environment(reply, capl
 def test_a_reply_line_of_any_length_is_read_bounded_and_the_next_one_whole(length, byte):
     async def read() -> tuple:
         peer = FakeAsterisk(b"")
-        session = AgiSession(peer.reader, peer, dict(ENV), command_timeout=5.0)  # type: ignore[arg-type]
-        peer.reader.feed_data(b"200 result=1 (" + byte * length + b")\n200 result=1 (next)\n")
-        first, dropped = await session._readline()
+        session = AgiSession(peer.conn, dict(ENV), command_timeout=5.0)
+        peer.conn.data_received(b"200 result=1 (" + byte * length + b")\n200 result=1 (next)\n")
+        first, dropped = await session.connection.readline()
         second = await session._reply("GET")
         return first, dropped, second
 

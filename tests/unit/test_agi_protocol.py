@@ -12,7 +12,7 @@ import pytest_asyncio
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from callshield.agi.protocol import MAX_ENV_LINES, AgiReply, AgiSession, parse_reply, quote
+from callshield.agi.protocol import MAX_ENV_LINES, AgiConnection, AgiReply, AgiSession, parse_reply, quote
 from callshield.errors import AgiHangup, AgiProtocolError, AgiTimeout
 
 DEADLINE = 5.0
@@ -86,7 +86,7 @@ def test_quote_escapes_quotes_and_backslashes(value: str, quoted: str) -> None:
     ],
 )
 def test_session_script_and_context(env: dict[str, str], script: str, context: str) -> None:
-    session = AgiSession(None, None, env, 1.0)  # type: ignore[arg-type]
+    session = AgiSession(AgiConnection(), env, 1.0)
 
     assert (session.script, session.context) == (script, context)
 
@@ -95,14 +95,14 @@ def test_session_script_and_context(env: dict[str, str], script: str, context: s
 
 
 class Wire:
-    """Both ends of a connected socket pair: callshield's streams and the Asterisk side's."""
+    """Both ends of a connected socket pair: callshield's connection and the Asterisk side's streams."""
 
-    def __init__(self, ours: tuple[asyncio.StreamReader, asyncio.StreamWriter], theirs: tuple[asyncio.StreamReader, asyncio.StreamWriter]):
-        self.reader, self.writer = ours
+    def __init__(self, ours: AgiConnection, theirs: tuple[asyncio.StreamReader, asyncio.StreamWriter]):
+        self.conn = ours
         self.peer_reader, self.peer_writer = theirs
 
     def session(self, command_timeout: float = DEADLINE) -> AgiSession:
-        return AgiSession(self.reader, self.writer, {}, command_timeout)
+        return AgiSession(self.conn, {}, command_timeout)
 
     async def peer_says(self, *lines: str) -> None:
         self.peer_writer.write("".join(f"{line}\n" for line in lines).encode())
@@ -116,10 +116,11 @@ class Wire:
 @pytest_asyncio.fixture
 async def wire() -> AsyncIterator[Wire]:
     a, b = socket.socketpair()
-    w = Wire(await asyncio.open_connection(sock=a), await asyncio.open_connection(sock=b))
+    _, ours = await asyncio.get_running_loop().create_connection(AgiConnection, sock=a)
+    w = Wire(ours, await asyncio.open_connection(sock=b))
     yield w
-    for writer in (w.writer, w.peer_writer):
-        writer.close()
+    w.conn.close()
+    w.peer_writer.close()
 
 
 @pytest.mark.asyncio
@@ -127,7 +128,7 @@ async def test_open_reads_the_environment(wire: Wire) -> None:
     await wire.peer_says("agi_network: yes", "agi_request: agi://127.0.0.1:4573/screen", "agi_network_script: screen",
                          "agi_calleridname:", "agi_arg_1: +442071234567", "")
 
-    session = await AgiSession.open(wire.reader, wire.writer, env_timeout=DEADLINE, command_timeout=DEADLINE)
+    session = await AgiSession.open(wire.conn, env_timeout=DEADLINE, command_timeout=DEADLINE)
 
     assert session.env == {"agi_network": "yes", "agi_request": "agi://127.0.0.1:4573/screen", "agi_network_script": "screen",
                            "agi_calleridname": "", "agi_arg_1": "+442071234567"}
@@ -146,7 +147,7 @@ async def test_open_refuses_a_bad_environment(wire: Wire, lines: list[str], mess
     await wire.peer_says(*lines)
 
     with pytest.raises(AgiProtocolError, match=f"^{message}$"):
-        await AgiSession.open(wire.reader, wire.writer, env_timeout=DEADLINE, command_timeout=DEADLINE)
+        await AgiSession.open(wire.conn, env_timeout=DEADLINE, command_timeout=DEADLINE)
 
 
 @pytest.mark.asyncio
@@ -154,7 +155,7 @@ async def test_open_refuses_an_environment_without_its_blank_line(wire: Wire) ->
     await wire.peer_says("agi_network: yes", "agi_channel: PJSIP/x-1")
 
     with pytest.raises(AgiProtocolError, match=r"^the AGI environment did not end \(no blank line\) within 0.1s$"):
-        await AgiSession.open(wire.reader, wire.writer, env_timeout=0.1, command_timeout=DEADLINE)
+        await AgiSession.open(wire.conn, env_timeout=0.1, command_timeout=DEADLINE)
 
 
 @pytest.mark.asyncio
@@ -163,7 +164,7 @@ async def test_open_refuses_an_environment_cut_short(wire: Wire) -> None:
     wire.peer_writer.write_eof()
 
     with pytest.raises(AgiProtocolError, match=r"^the AGI environment ended early after 1 lines \(connection closed\)$"):
-        await AgiSession.open(wire.reader, wire.writer, env_timeout=DEADLINE, command_timeout=DEADLINE)
+        await AgiSession.open(wire.conn, env_timeout=DEADLINE, command_timeout=DEADLINE)
 
 
 @pytest.mark.asyncio
