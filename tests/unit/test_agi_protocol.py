@@ -271,3 +271,72 @@ def test_the_whole_environment_is_read_as_line_by_line(lines: list[bytes]) -> No
             _env_lines(lines)
         return
     assert _env_lines(lines) == expected
+
+
+class _Transport:
+    """A transport stand-in that records flow control (a real one cannot be paused on cue)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _reference_lines(data: bytes) -> list[tuple[bytes, int]]:
+    """Lines as the connection must give them: each kept to MAX_LINE bytes, the rest counted."""
+    from callshield.agi.protocol import MAX_LINE
+
+    out = []
+    for part in data.split(b"\n")[:-1]:
+        whole = part + b"\n"
+        out.append((whole[:MAX_LINE], max(0, len(whole) - MAX_LINE)))
+    tail = data.split(b"\n")[-1]
+    if tail:
+        out.append((tail[:MAX_LINE], max(0, len(tail) - MAX_LINE)))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(sizes=st.lists(st.integers(0, 150_000), min_size=1, max_size=5), cuts=st.lists(st.integers(1, 90_000), max_size=12))
+def test_a_connection_gives_the_same_bounded_lines_however_the_bytes_arrive(sizes: list[int], cuts: list[int]) -> None:
+    data = b"".join(b"x" * n + b"\n" for n in sizes[:-1]) + b"y" * sizes[-1]
+    conn = AgiConnection()
+    conn.connection_made(_Transport())  # type: ignore[arg-type]
+    pos = 0
+    for cut in cuts:
+        conn.data_received(data[pos:pos + cut])
+        pos += cut
+    conn.data_received(data[pos:])
+    conn.eof_received()
+
+    async def drain() -> list[tuple[bytes, int]]:
+        lines = []
+        while (line := await conn.readline())[0]:
+            lines.append(line)
+        return lines
+
+    assert asyncio.run(drain()) == _reference_lines(data)
+
+
+def test_a_connection_flooded_with_lines_stops_reading_until_they_are_read() -> None:
+    from callshield.agi.protocol import MAX_QUEUED
+
+    transport = _Transport()
+    conn = AgiConnection()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received(b"200 result=1\n" * (MAX_QUEUED + 1))
+    assert transport.paused
+
+    async def read(n: int) -> None:
+        for _ in range(n):
+            await conn.readline()
+
+    asyncio.run(read(MAX_QUEUED // 2 + 1))
+    assert not transport.paused
