@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from callshield.numbers import type_and_region
+from callshield.read.numbers import type_and_region
 
 
 def _expected(p: phonenumbers.PhoneNumber) -> tuple[PhoneNumberType, str]:
