@@ -17,7 +17,7 @@ CONFIG ?=
 PYTEST_ARGS ?=
 COMMA := ,
 
-.PHONY: install install-train install-test install-bench run test unit integration sandbox bench model model-eval clean
+.PHONY: install install-train install-test install-bench run test unit integration sandbox bench figures model model-eval clean
 
 # $(call pip_install,EXTRAS,STAMPS): install callshield (editable) with EXTRAS into .venv,
 # drop the stamps of other pyproject.toml versions, touch STAMPS.
@@ -76,6 +76,11 @@ bench: install-bench sandbox
 	$(BIN)/python bench/agi_screen.py
 	$(BIN)/python bench/kill_loss.py
 	$(BIN)/python bench/journal_cost.py
+
+# The README's pre-answer rows, measured now: bench/agi_screen.py and bench/post_dial_delay.py
+# into bench/figures.json, rendered into README.md (tests/test_docs.py holds the two equal).
+figures: install-bench sandbox
+	$(BIN)/python bench/readme_figures.py
 
 # Regenerate the bundled Call DNA model (docs/model-card.md): simulated calls, seed 1.
 model: install-train

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import re
 import types
 import typing
@@ -149,6 +150,18 @@ def test_the_cli_reference_is_up_to_date():
     assert spec.loader is not None
     spec.loader.exec_module(gen)
     assert read(DOCS / "cli.md") == gen.render(), "docs/cli.md is stale: run .venv/bin/python docs/gen_cli.py > docs/cli.md"
+
+
+# --- the README's pre-answer figures --------------------------------------------------------
+
+def test_the_readmes_pre_answer_figures_are_the_last_measured_ones():
+    spec = importlib.util.spec_from_file_location("readme_figures", REPO / "bench" / "readme_figures.py")
+    gen = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(gen)
+    figures = json.loads(read(REPO / "bench" / "figures.json"))
+    assert read(REPO / "README.md") == gen.render(read(REPO / "README.md"), figures), \
+        "README.md's pre-answer rows are not bench/figures.json's: run make figures (or bench/readme_figures.py --render)"
 
 
 # --- the dialplan include ----------------------------------------------------------------
