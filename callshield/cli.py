@@ -112,10 +112,12 @@ def serve(config_path: str | None, host: str | None, port: int | None, db: str |
 
     Example: callshield serve --config /etc/callshield/callshield.yaml
     """
-    from callshield.serve import event_loop_factory, lean_log_records, run
+    from callshield.serve import BatchedLogHandler, event_loop_factory, lean_log_records, run
 
     config = _load(config_path, **{"agi.host": host, "agi.port": port, "store.path": db})
-    logging.basicConfig(level=config.logging.level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    handler = BatchedLogHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=config.logging.level.upper(), handlers=[handler])
     lean_log_records()
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(config.agi.event_loop)) as runner:
