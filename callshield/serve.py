@@ -265,13 +265,18 @@ class BatchedLogHandler(logging.StreamHandler):
         super().close()
 
 
+def flush_batched_logs() -> None:
+    """Write out the batched log lines now."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, BatchedLogHandler):
+            handler.flush_now()
+
+
 async def flush_logs(interval: float = LOG_FLUSH_INTERVAL) -> None:
     """Write out the batched log lines every ``interval`` seconds."""
     while True:
         await asyncio.sleep(interval)
-        for handler in logging.getLogger().handlers:
-            if isinstance(handler, BatchedLogHandler):
-                handler.flush_now()
+        flush_batched_logs()
 
 
 def lean_log_records() -> None:
@@ -328,6 +333,7 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             await agi.start()
             log.info("callshield serving FastAGI on %s:%d (scripts: %s; at most %d connections at once)", config.agi.host,
                      agi.port, ", ".join(sorted(agi.table)), agi.max_connections)
+        flush_batched_logs()  # the start-up lines at once: an admin watching the start sees them now
         if ready is not None:
             ready.set()
         await stop.wait()
