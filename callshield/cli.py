@@ -416,11 +416,15 @@ def eval_(config_path: str | None, data: tuple[str, ...], model_spec: str | None
 @click.option("--start", default="2026-11-02T00:00:00Z", show_default=True, help="Start of the simulated window (ISO 8601; no zone means UTC).")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), default=14.0, show_default=True, help="Length of the window in days.")
 @click.option("--fraud-share", type=click.FloatRange(0.0, 1.0), default=0.02, show_default=True, help="Share of the calls that are fraud.")
-def simulate_command(calls: int, seed: int, out_path: str, start: str, days: float, fraud_share: float) -> None:
+@click.option("--generator", type=click.Choice(["sim", "eval"]), default="sim", show_default=True,
+              help="sim: the training simulator; eval: the independent evaluation world (docs/evalworld.md), never for training.")
+def simulate_command(calls: int, seed: int, out_path: str, start: str, days: float, fraud_share: float, generator: str) -> None:
     """Write simulated, labelled call signals (JSON Lines, in time order).
 
     Each line is a call signal plus `label` (fraud or genuine), `campaign` and `actor`
-    (docs/simulation.md). A progress bar goes to stderr.
+    (docs/simulation.md). A progress bar goes to stderr. --generator eval writes the
+    evaluation world instead (docs/evalworld.md) and prints its site's suggested
+    scoring config on stderr.
 
     Example: callshield simulate --calls 200000 --seed 1 --out var/train.jsonl
     """
@@ -431,7 +435,13 @@ def simulate_command(calls: int, seed: int, out_path: str, start: str, days: flo
         start_ts = parse_timestamp(start)
     except SignalError:
         raise click.BadParameter(f"{start!r} is not ISO 8601 (e.g. 2026-11-02T00:00:00Z)", param_hint="--start") from None
-    signals = simulate(calls, seed, start_ts, days, fraud_share)
+    if generator == "eval":
+        from callshield.training import evalworld
+        signals = evalworld.generate(calls, seed, start_ts, days, fraud_share)
+        write_jsonl = evalworld.write_jsonl
+        click.echo(evalworld.summary(seed), err=True)
+    else:
+        signals = simulate(calls, seed, start_ts, days, fraud_share)
     with click.progressbar(length=calls, label="simulating", file=sys.stderr, show_pos=True) as bar:
         if out_path == "-":
             counts = write_jsonl(sys.stdout, signals, bar.update)
