@@ -247,12 +247,11 @@ FIRMS = ("Logistik GmbH", "Medical Group", "Builders Pty", "Legal LLP", "Dental 
 
 
 def _doc_ip(rng: random.Random) -> str:
-    block = rng.choice(("192.0.2", "198.51.100", "203.0.113"))
+    """A caller's public address: genuine callers and crews draw from the same pool."""
+    block = rng.choice(("192.0.2", "198.51.100", "203.0.113", "198.18", "198.19"))
+    if block.count(".") == 1:
+        return f"{block}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
     return f"{block}.{rng.randrange(1, 255)}"
-
-
-def _bench_ip(rng: random.Random) -> str:
-    return f"198.{rng.choice((18, 19))}.{rng.randrange(0, 256)}.{rng.randrange(1, 255)}"
 
 
 def _carrier_idx(site: Site, rng: random.Random, weights: tuple[float, ...]) -> int:
@@ -437,7 +436,7 @@ class World:
             bad_carriers = tuple(0.5 if not c.name.startswith(("wholesale", "transit", "sipgate", "voip", "clec", "cable")) else 3 for c in site.carriers)
             c = base.carrier if base else _carrier_idx(site, cr, bad_carriers)
             a = Actor(cid, "fraud", crew, [], carrier=c, attest=_attest_for(site, c, cr, False),
-                      origin_ip=base.origin_ip if base else _bench_ip(cr),
+                      origin_ip=base.origin_ip if base else _doc_ip(cr),
                       stack=base.stack if base else cr.choice(("vos3000", "pjsua", "asterisk", "freeswitch", "microsip", "dialler")),
                       shuffle_headers=cr.random() < 0.3, rotate_ua=cr.random() < 0.3, via_hops=cr.choice((1, 2, 3)))
             if base is None:
