@@ -337,7 +337,7 @@ class World:
             aid = f"cust-{site.country.lower()}-{n:07d}"
             good_carriers = tuple(3 if not c.name.startswith(("wholesale", "transit")) else 0.3 for c in site.carriers)
             c = _carrier_idx(site, ar, good_carriers)
-            a = Actor(aid, "genuine", "genuine-" + kind, [], name=name, carrier=c, attest=_attest_for(site, c, ar, True))
+            a = Actor(aid, "genuine", "genuine_" + kind.replace("-", "_"), [], name=name, carrier=c, attest=_attest_for(site, c, ar, True))
             profile = "business"
             calls = 1 if ar.random() < 0.7 else ar.choice((2, 2, 3))
             if kind == "customer-mobile":
@@ -435,7 +435,7 @@ class World:
             cid = f"fraud-{crew}-{(len(members) if base is None else members.index(base)) + 1:03d}"
             bad_carriers = tuple(0.5 if not c.name.startswith(("wholesale", "transit", "sipgate", "voip", "clec", "cable")) else 3 for c in site.carriers)
             c = base.carrier if base else _carrier_idx(site, cr, bad_carriers)
-            a = Actor(cid, "fraud", crew, [], carrier=c, attest=_attest_for(site, c, cr, False),
+            a = Actor(cid, "fraud", crew.replace("-", "_"), [], carrier=c, attest=_attest_for(site, c, cr, False),
                       origin_ip=base.origin_ip if base else _doc_ip(cr),
                       stack=base.stack if base else cr.choice(("vos3000", "pjsua", "asterisk", "freeswitch", "microsip", "dialler")),
                       shuffle_headers=cr.random() < 0.3, rotate_ua=cr.random() < 0.3, via_hops=cr.choice((1, 2, 3)))

@@ -39,6 +39,7 @@ def test_lines_valid_ordered_labelled(seed):
         assert r["label"] in ("fraud", "genuine")
         assert r["channel_state"] == "Ring"
         assert r["campaign"] and r["actor"]
+        assert r["campaign"].replace("_", "").isalpha() and r["campaign"].islower()
         assert r["campaign"].startswith("genuine") == (r["label"] == "genuine")
         assert not r["actor"].startswith("fraud") or r["label"] == "fraud"
     # an actor is one originator: never both labels
