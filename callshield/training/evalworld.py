@@ -67,7 +67,7 @@ SITES: dict[str, Site] = {
         "us-health", "US", "1", -6.0,
         ("+13125550000", "+13122340100", "+18005550199", "+18885550123", "+16082551000"),
         (
-            Carrier("tier1-us", _ips("198.51.100", 16, 3), 5060, True, "Acme-Packet/SCZ9.1", ("A", "B", "C"), "pai", "edge.t1.example", "tier1"),
+            Carrier("tier1-us", _ips("198.51.100", 120, 3), 5060, True, "Acme-Packet/SCZ9.1", ("A", "B", "C"), "pai", "edge.t1.example", "tier1"),
             Carrier("clec-us", _ips("198.51.100", 40, 2), 5060, False, "", ("A", "B", "C", ""), "from", "sbc.clec.example", "clec"),
             Carrier("wholesale-us", _ips("203.0.113", 100, 2), 5080, True, "Sansay-VSXi", ("C", ""), "", "gw.wholesale.example", "wholesale"),
         ),
