@@ -51,15 +51,50 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[F], str]]] = {
     "IDENTITY_INVALID": (("identity_", "orig_tn_matches", "dest_tn_matches", "iat_", "ppt_shaken"), lambda f: "the STIR/SHAKEN Identity header is missing, malformed or does not match the call"),
     "SPOOFED_OWN_NUMBER": (("caller_is_dialled", "caller_near_dialled"), lambda f: "the caller presents one of our own numbers"),
     "INTERNATIONAL": (("caller_international", "caller_country_code", "caller_same_country_code"), lambda f: f"the call comes from country code +{_n(f, 'caller_country_code')}"),
-    "VOIP_LINE": (("line_",), lambda f: "the caller's number is in a VoIP or unusual line range" if f.get("line_voip") else "the caller's line type is unusual"),
+    "VOIP_LINE": (("line_",), lambda f: f"the caller's number is a {_line(f)} number (phonenumbers)"),
     "INVALID_NUMBER": (("caller_valid", "caller_digits", "caller_max_digit_run", "pai_valid_number"), lambda f: "the caller's number is not a valid number"),
     "CLI_MISMATCH": (("cli_mismatch", "callerid_from_mismatch", "from_", "pai_", "diversion_present", "caller_name_"),
-                     lambda f: "the presented number differs from the network-asserted one" if f.get("cli_mismatch") else "unusual caller identity headers"),
+                     lambda f: "the presented number differs from the network-asserted one" if f.get("cli_mismatch") == 1.0 else "the caller ID differs from the number in From"),
     "UNUSUAL_ROUTE": (("via_", "max_forwards", "hops", "source_private", "source_port_5060", "contact_", "ua_", "header_count", "shape_", "codec_", "trait_numbers_24h", "profile_common", "profile_anonymous_common"),
                       lambda f: f"the call's route or device is unusual ({_n(f, 'hops')} hops, {_n(f, 'via_private_hops')} private Via hops)"),
     "UNUSUAL_HOURS": (("hour", "hour_", "weekday", "weekend", "business_hours", "night"), lambda f: f"called at {_n(f, 'hour'):02d}:00 local time"),
     "DATA_QUALITY": (("problems",), lambda f: f"{_n(f, 'problems')} signalling problem(s) reading the call"),
     "RULES": (("rule_score",), lambda f: f"the rule-based score is {_n(f, 'rule_score')}"),
+}
+
+
+UNUSUAL_LINES = ("line_voip", "line_premium_rate", "line_shared_cost", "line_personal", "line_pager", "line_uan", "line_voicemail")
+
+
+def _line(f: F) -> str:
+    return next((k[len("line_"):].replace("_", " ") for k in UNUSUAL_LINES if f.get(k) == 1.0), "unusual")
+
+
+def _on(f: F, *names: str) -> bool:
+    return any(f.get(n) == 1.0 for n in names)
+
+
+# A reason code is shown only when the fact it names holds for the call (the model's
+# weight for a group can be positive when the fact is absent: e.g. a domestic country
+# code the model learned to distrust is not "INTERNATIONAL"). Codes without an entry
+# state counts or values read from the call in their detail, true by construction.
+HOLDS: dict[str, Callable[[F], bool]] = {
+    "DENYLISTED": lambda f: _on(f, "denylisted"),
+    "ALLOWLISTED": lambda f: _on(f, "allowlisted"),
+    "KNOWN_FRAUDSTER": lambda f: _n(f, "number_confirmed_fraud") + _n(f, "profile_confirmed_fraud") > 0,
+    "WITHHELD_BURST": lambda f: _n(f, "withheld_dialled_calls_1h") > 0,
+    "WITHHELD": lambda f: _on(f, "withheld"),
+    "NO_CALLER_ID": lambda f: _on(f, "no_caller_id"),
+    "NEW_CALLER": lambda f: _on(f, "number_first_seen", "profile_first_seen"),
+    "ATTESTATION_C": lambda f: _on(f, "attest_c"),
+    "ATTESTATION_B": lambda f: _on(f, "attest_b"),
+    "VERIFICATION_FAILED": lambda f: _on(f, "verification_failed"),
+    "SPOOFED_OWN_NUMBER": lambda f: _on(f, "caller_is_dialled", "caller_near_dialled"),
+    "INTERNATIONAL": lambda f: _on(f, "caller_international"),
+    "VOIP_LINE": lambda f: _on(f, *UNUSUAL_LINES),
+    "INVALID_NUMBER": lambda f: f.get("caller_valid") == 0.0 or f.get("pai_valid_number") == 0.0,
+    "CLI_MISMATCH": lambda f: _on(f, "cli_mismatch", "callerid_from_mismatch"),
+    "DATA_QUALITY": lambda f: _n(f, "problems") > 0,
 }
 
 
@@ -79,5 +114,9 @@ def reasons_from(contributions: Sequence[float], features: F, limit: int = MAX_R
     weight: dict[str, float] = {}
     for code, c in zip(FEATURE_GROUP, contributions):
         weight[code] = weight.get(code, 0.0) + c
-    up = sorted(((w, code) for code, w in weight.items() if w > 0.05), reverse=True)[:limit]
+    up = sorted(((w, code) for code, w in weight.items() if w > 0.05 and HOLDS.get(code, _always)(features)), reverse=True)[:limit]
     return tuple(Reason(code, max(1, round(w * 10)), GROUPS[code][1](features)) for w, code in up)
+
+
+def _always(f: F) -> bool:
+    return True
