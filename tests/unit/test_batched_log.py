@@ -4,54 +4,54 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Callable, Iterator
+
+import pytest
 
 from callshield.serve import BatchedLogHandler
 
 
-def _logger(handler: logging.Handler) -> logging.Logger:
+@pytest.fixture
+def wire() -> Iterator[tuple[BatchedLogHandler, logging.Logger, Callable[[], bytes]]]:
+    """A BatchedLogHandler on a pipe, a logger on it, and a read of what reached the pipe."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    handler = BatchedLogHandler(w)
     log = logging.getLogger(f"test.batched.{id(handler)}")
     log.propagate = False
     log.setLevel(logging.INFO)
     log.addHandler(handler)
-    return log
+
+    def written() -> bytes:
+        try:
+            return os.read(r, 1 << 16)
+        except BlockingIOError:
+            return b""
+
+    yield handler, log, written
+    handler.close()
+    os.close(r)
+    os.close(w)
 
 
-def _read(fd: int) -> bytes:
-    os.set_blocking(fd, False)
-    try:
-        return os.read(fd, 1 << 16)
-    except BlockingIOError:
-        return b""
-
-
-def test_info_lines_wait_for_the_flush() -> None:
-    r, w = os.pipe()
-    handler = BatchedLogHandler(w)
-    log = _logger(handler)
+def test_info_lines_wait_for_the_flush(wire) -> None:
+    handler, log, written = wire
     log.info("call one")
     log.info("call two")
-    assert _read(r) == b""
+    assert written() == b""
     handler.flush_now()
-    assert _read(r) == b"call one\ncall two\n"
-    handler.close()
-    os.close(r), os.close(w)
+    assert written() == b"call one\ncall two\n"
 
 
-def test_a_warning_writes_out_everything_at_once() -> None:
-    r, w = os.pipe()
-    handler = BatchedLogHandler(w)
-    log = _logger(handler)
+def test_a_warning_writes_out_everything_at_once(wire) -> None:
+    _, log, written = wire
     log.info("call one")
     log.warning("trouble")
-    assert _read(r) == b"call one\ntrouble\n"
-    handler.close()
-    os.close(r), os.close(w)
+    assert written() == b"call one\ntrouble\n"
 
 
-def test_closing_writes_out_the_rest() -> None:
-    r, w = os.pipe()
-    handler = BatchedLogHandler(w)
-    _logger(handler).info("last call")
+def test_closing_writes_out_the_rest(wire) -> None:
+    handler, log, written = wire
+    log.info("last call")
     handler.close()
-    assert _read(r) == b"last call\n"
-    os.close(r), os.close(w)
+    assert written() == b"last call\n"
